@@ -1,0 +1,115 @@
+"""ATOM's /api/user/api-keys routes: thin views over KeyManager, with auth and audit."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+import catalogue_view
+from auth import authorize
+from errors import BadRequestError, PermissionDeniedError, UnsupportedMediaTypeError
+from key_manager import KeyManager, validate_provider, validate_user_id
+
+bp = Blueprint("user_api_keys", __name__, url_prefix="/api/user/api-keys")
+user_api_key_bp = bp  # the original module's name for the blueprint
+
+# The original module-level catalogue: 7 ids in contract order, six fields each, list-typed.
+AVAILABLE_AI_PROVIDERS: dict[str, dict[str, Any]] = catalogue_view.providers_copy()
+
+
+def _services():
+    return current_app.extensions["byok"]
+
+
+def _manager() -> KeyManager:
+    return _services().keys
+
+
+def _guard(user_id: str, provider: str | None = None) -> None:
+    """Validate path parameters, then check that the caller may touch this user's data."""
+    validate_user_id(user_id)
+    try:
+        authorize(g.principal, user_id)
+    except PermissionDeniedError:
+        _services().vault.audit.record(g.actor, user_id, "access.denied", provider or "",
+                                       "denied", detail=f"{request.method} {request.path}"[:200])
+        raise
+    if provider is not None:
+        validate_provider(provider)
+
+
+def _json_body() -> Any:
+    """The parsed JSON body; 415 if it is not JSON, 400 if it does not parse."""
+    if not request.is_json:
+        raise UnsupportedMediaTypeError("Content-Type must be application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequestError("Request body is not valid JSON", code="invalid_json")
+    return body
+
+
+@bp.get("/providers")
+def get_available_providers():
+    """R1: the provider catalogue."""
+    return jsonify(success=True, providers=catalogue_view.providers())
+
+
+@bp.get("/<user_id>/keys")
+def get_user_api_keys(user_id: str):
+    """R2: masked keys."""
+    _guard(user_id)
+    return jsonify(_manager().keys(user_id))
+
+
+@bp.post("/<user_id>/keys/<service_name>")
+def save_user_api_key(user_id: str, service_name: str):
+    """R3: store a key, then test it (the key is kept even when the test fails)."""
+    _guard(user_id, service_name)
+    return jsonify(_manager().save(user_id, service_name, _json_body(), g.actor))
+
+
+@bp.delete("/<user_id>/keys/<service_name>")
+def delete_user_api_key(user_id: str, service_name: str):
+    """R4: delete a key."""
+    _guard(user_id, service_name)
+    return jsonify(_manager().delete(user_id, service_name, g.actor))
+
+
+@bp.post("/<user_id>/keys/<service_name>/test")
+def test_user_api_key(user_id: str, service_name: str):
+    """R5: test the stored key now (no body needed)."""
+    _guard(user_id, service_name)
+    return jsonify(success=True, test_result=_manager().test(user_id, service_name, g.actor))
+
+
+@bp.get("/<user_id>/services")
+def get_user_configured_services(user_id: str):
+    """R6: catalogue entries of the configured providers."""
+    _guard(user_id)
+    return jsonify(_manager().services(user_id))
+
+
+@bp.get("/<user_id>/status")
+def get_user_api_key_status(user_id: str):
+    """R7: stored verdicts for every provider; no live calls."""
+    _guard(user_id)
+    return jsonify(_manager().status(user_id))
+
+
+@bp.get("/<user_id>/audit")
+def get_user_audit(user_id: str):
+    """The user's audit trail, newest first; ?limit=1..200&before=<id>."""
+    _guard(user_id)
+    limit = _int_arg("limit", 50, 1, 200)
+    before = _int_arg("before", None, 1, 2**62)
+    return jsonify(success=True, user_id=user_id,
+                   **_services().vault.audit.page(user_id, limit=limit, before=before))
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequestError(f"'{name}' must be an integer from {low} to {high}", code="invalid_query")
+    return int(raw)
