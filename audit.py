@@ -8,7 +8,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import AuditEvent, utcnow
+from models import AuditEvent, iso, utcnow
 from secret import scrub
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,6 @@ class AuditLog:
 
 
 def _as_dict(row: AuditEvent) -> dict[str, Any]:
-    return {"id": row.id, "ts": row.ts.isoformat() if row.ts else None, "actor": row.actor,
+    return {"id": row.id, "ts": iso(row.ts), "actor": row.actor,
             "user_id": row.user_id, "action": row.action, "provider": row.provider,
             "outcome": row.outcome, "ip": row.ip, "detail": row.detail}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from audit import Actor, AuditLog
 from errors import AuthenticationError, LimitExceededError, NotFoundError, PermissionDeniedError
-from models import ApiToken, utcnow
+from models import ApiToken, iso, utcnow
 
 TOKEN_PREFIX = "byok_"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -143,8 +143,7 @@ class TokenService:
 
 def _token_dict(row: ApiToken) -> dict:
     return {"prefix": row.prefix, "user_id": row.user_id, "is_admin": row.is_admin,
-            "label": row.label, "created_at": row.created_at.isoformat() if row.created_at else None,
-            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
+            "label": row.label, "created_at": iso(row.created_at), "revoked_at": iso(row.revoked_at)}
 
 
 def authorize(principal: Principal, user_id: str) -> None:

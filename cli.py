@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 import storage
 from audit import Actor
@@ -14,8 +15,8 @@ def _services():
     return current_app.extensions["byok"]
 
 
-keys_group = click.Group("keys", help="Manage stored provider keys.")
-tokens_group = click.Group("tokens", help="Manage gateway bearer tokens.")
+keys_group = AppGroup("keys", help="Manage stored provider keys.")
+tokens_group = AppGroup("tokens", help="Manage gateway bearer tokens.")
 
 
 @keys_group.command("rotate")
@@ -81,6 +82,7 @@ def list_tokens_command() -> None:
 
 
 @click.command("db-upgrade")
+@with_appcontext
 def db_upgrade_command() -> None:
     """Apply pending database migrations."""
     storage.upgrade(_services().vault.engine)

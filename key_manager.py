@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import catalogue_view
 from audit import Actor
+from models import iso
 from errors import BadRequestError, UnknownProviderError
 from user_api_key_service import UserAPIKeyService
 from vault import KeyRecord
@@ -83,14 +84,14 @@ def test_payload(record: KeyRecord | None) -> dict[str, Any]:
         return {"success": False, "message": "Not tested yet", "status": "untested"}
     return {"success": bool(record.test_ok), "message": record.test_message or "",
             "status": record.test_status,
-            "tested_at": record.tested_at.isoformat() if record.tested_at else None}
+            "tested_at": iso(record.tested_at)}
 
 
 def key_payload(record: KeyRecord) -> dict[str, Any]:
     """Public facts about a stored key."""
     return {"masked_key": record.masked, "fingerprint": record.fingerprint,
             "key_version": record.key_id, "metadata": record.metadata,
-            "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat()}
+            "created_at": iso(record.created_at), "updated_at": iso(record.updated_at)}
 
 
 class KeyManager:

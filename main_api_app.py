@@ -86,6 +86,7 @@ def main() -> None:
     """Serve with gunicorn + gevent workers (see README for why)."""
     import server
     config = Config.from_env()
+    logging_setup.configure(config.log_level)
     check_bind(config)
     try:
         server.run(config)
