@@ -1,0 +1,47 @@
+"""Provider adapters: the explicit registry from provider id to adapter class."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import errors
+from providers.anthropic import AnthropicProvider
+from providers.base import Provider
+from providers.gemini import GeminiProvider
+from providers.openai_compat import (AzureOpenAIProvider, DeepSeekProvider, GLMProvider, KimiProvider,
+                                     OpenAIProvider)
+from providers.types import Credentials, ProviderSettings
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "deepseek": DeepSeekProvider,
+    "anthropic": AnthropicProvider,
+    "google_gemini": GeminiProvider,
+    "azure_openai": AzureOpenAIProvider,
+    "glm_4_6": GLMProvider,
+    "kimi_k2": KimiProvider,
+}
+
+
+def get_provider_class(provider_id: str) -> type[Provider]:
+    """The adapter class for a provider id; UnknownProviderError for anything else."""
+    try:
+        return PROVIDERS[provider_id]
+    except (KeyError, TypeError):
+        raise errors.UnknownProviderError(f"Unknown provider '{provider_id}'. Known providers: "
+                                          f"{', '.join(PROVIDERS)}") from None
+
+
+def build_provider(provider_id: str, credentials: Credentials,
+                   settings: ProviderSettings | None = None) -> Provider:
+    """An adapter instance for one stored key."""
+    return get_provider_class(provider_id)(credentials, settings)
+
+
+@lru_cache(maxsize=1)
+def load_catalogue() -> dict[str, dict[str, Any]]:
+    """The provider catalogue (catalogue.json `providers`), read once."""
+    text = (Path(__file__).with_name("catalogue.json")).read_text(encoding="utf-8")
+    return json.loads(text)["providers"]
