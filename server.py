@@ -48,7 +48,7 @@ class GatewayServer(BaseApplication):
         settings = {
             "bind": f"{'[' + c.host + ']' if ':' in c.host else c.host}:{c.port}",
             "workers": max(1, c.workers), "worker_class": "gevent",
-            "worker_connections": 4000, "keepalive": 75, "timeout": 60,
+            "worker_connections": 4000, "keepalive": 5, "timeout": 60,
             "graceful_timeout": 30, "accesslog": None, "errorlog": "-",
             "loglevel": c.log_level.lower(), "worker_exit": _worker_exit,
             "limit_request_line": 8190, "proc_name": "byok-gateway",
