@@ -84,7 +84,7 @@ def extract_features(messages: list[dict] | list[str], *, max_tokens: int | None
     text, count = _text_of(messages)
     length, is_ascii = len(text), text.isascii()
     cjk = 0 if is_ascii else length - len(_CJK_RUN.sub("", text))
-    low = " " + text.lower()
+    low = " " + text.lower().replace("\n", " ")  # so " why" also matches at a line start
     found = {k for k, marks in (_ASCII_MARKERS if is_ascii else _MARKERS).items() if any(m in low for m in marks)}
     if not is_ascii and (length - len(text.encode("ascii", "ignore")) - cjk) / length >= 0.3:
         found.add("multilingual")
