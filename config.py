@@ -63,6 +63,7 @@ class Config:
     auto_migrate: bool = True
     usage_flush_s: float = 0.5
     retry_cap_s: float = 10.0
+    retry_base_s: float = 0.25
     attempt_budget: int = 4
     request_deadline_s: float = 300.0
     ttft_deadline_s: float = 60.0
@@ -101,6 +102,7 @@ class Config:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             auto_migrate=_bool(env.get("BYOK_AUTO_MIGRATE"), True),
             retry_cap_s=_float(env, "BYOK_RETRY_CAP_S", 10.0),
+            retry_base_s=_float(env, "BYOK_RETRY_BASE_S", 0.25),
             attempt_budget=_int(env, "BYOK_ATTEMPT_BUDGET", 4),
             request_deadline_s=_float(env, "BYOK_REQUEST_DEADLINE_S", 300.0),
             ttft_deadline_s=_float(env, "BYOK_TTFT_DEADLINE_S", 60.0),
@@ -109,6 +111,7 @@ class Config:
             breaker_cooldown_s=_float(env, "BYOK_BREAKER_COOLDOWN_S", 30.0),
             baseline_model=env.get("BYOK_BASELINE_MODEL", "openai/gpt-4o"),
             key_revalidate_s=_float(env, "BYOK_KEY_REVALIDATE_S", 0.0),
+            usage_flush_s=_float(env, "BYOK_USAGE_FLUSH_S", 0.5),
             test_on_save=_bool(env.get("BYOK_TEST_ON_SAVE"), True),
         )
 

@@ -202,7 +202,8 @@ def from_http_exception(exc: HTTPException) -> GatewayError:
 def body_for(err: GatewayError, path: str) -> dict[str, Any]:
     """The JSON body for an error: OpenAI's shape under /v1, the ATOM envelope elsewhere."""
     if path.startswith("/v1/") or path == "/v1":
-        return {"error": {"message": err.message, "type": err.type, "code": err.code, "param": None}}
+        return {"error": {"message": err.message, "type": err.type, "code": err.code,
+                          "param": getattr(err, "param", None)}}
     return {"success": False, "error": err.message, "code": err.code}
 
 

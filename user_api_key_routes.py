@@ -1,9 +1,10 @@
 """ATOM's /api/user/api-keys routes: thin views over KeyManager, with auth and audit."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 import catalogue_view
 from auth import authorize
@@ -104,6 +105,33 @@ def get_user_audit(user_id: str):
     before = _int_arg("before", None, 1, 2**62)
     return jsonify(success=True, user_id=user_id,
                    **_services().vault.audit.page(user_id, limit=limit, before=before))
+
+
+@bp.get("/<user_id>/usage")
+def get_user_usage(user_id: str):
+    """Usage totals (?from=&to=&group_by=provider|model|day), or every row with ?format=csv."""
+    _guard(user_id)
+    start, end = _date_arg("from"), _date_arg("to")
+    ledger = _services().extra["ledger"]
+    if request.args.get("format") == "csv":
+        return Response(ledger.rows_csv(user_id, start=start, end=end), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename=usage-{user_id}.csv"})
+    group_by = request.args.get("group_by") or None
+    if group_by not in (None, "provider", "model", "day"):
+        raise BadRequestError("group_by must be provider, model or day", code="invalid_query")
+    return jsonify(success=True, user_id=user_id,
+                   **ledger.summary(user_id, start=start, end=end, group_by=group_by))
+
+
+def _date_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequestError(f"'{name}' must be an ISO 8601 date or time", code="invalid_query") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:

@@ -24,6 +24,7 @@ from secret import Secret, last4, mask_key
 
 log = logging.getLogger(__name__)
 META_FIELDS = ("endpoint", "deployment", "api_version", "region", "base_url")
+USABLE = "\x00usable"   # cache slot for a user's usable-credentials map
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class KeyRecord:
 
 @dataclass
 class _CacheEntry:
-    credentials: Credentials | None
+    credentials: Any
     expires: float
 
 
@@ -88,6 +89,7 @@ class CredentialCache:
                 self._items.clear()
             elif provider is not None:
                 self._items.pop((user_id, provider), None)
+                self._items.pop((user_id, USABLE), None)
             else:
                 for key in [k for k in self._items if k[0] == user_id]:
                     del self._items[key]
@@ -200,6 +202,20 @@ class KeyVault:
             creds = self._credentials(row) if row else None
         self.cache.put((user_id, provider), creds)
         return creds
+
+    def usable_credentials(self, user_id: str, unusable: frozenset[str]) -> dict[str, Credentials]:
+        """Provider -> credentials for every non-empty key whose last test did not rule it out."""
+        cached = self.cache.get((user_id, USABLE))
+        if cached is not None:
+            return cached.credentials
+        out: dict[str, Credentials] = {}
+        with self.session() as sess:
+            for row in sess.scalars(select(ApiKey).where(ApiKey.user_id == user_id)):
+                creds = None if row.test_status in unusable else self._credentials(row)
+                if creds is not None and creds.api_key:
+                    out[row.provider] = creds
+        self.cache.put((user_id, USABLE), out)
+        return out
 
     def _credentials(self, row: ApiKey) -> Credentials | None:
         try:

@@ -1,0 +1,182 @@
+"""The usage and cost ledger: one record per request, written off the response path in batches."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import Date, case, cast, func, insert, select
+from sqlalchemy.orm import Session
+
+import catalogue
+from models import UsageRecord, iso, utcnow
+from providers.types import Usage
+
+log = logging.getLogger(__name__)
+GROUPS = ("provider", "model", "day")
+
+
+@dataclass
+class UsageEvent:
+    """What happened on one gateway request."""
+
+    user_id: str
+    provider: str
+    model: str
+    usage: Usage
+    kind: str = "chat"
+    route_reason: str = ""
+    attempts: int = 1
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    status: str = "ok"
+    error_code: str = ""
+    streamed: bool = False
+    request_id: str = ""
+    ts: datetime = field(default_factory=utcnow)
+
+
+def price(provider: str, model: str, usage: Usage, baseline: str) -> dict[str, Any]:
+    """Cost at the model's list price, the baseline's cost for the same tokens, and savings."""
+    prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    cached = min(usage.cached_tokens, prompt)
+    cost = catalogue.cost_usd(provider, model, prompt, completion, cached) if provider else None
+    base_provider, _, base_model = baseline.partition("/")
+    base = catalogue.cost_usd(base_provider, base_model, prompt, completion, cached)
+    savings = base - cost if cost is not None and base is not None else None
+    return {"cost_usd": cost, "baseline_cost_usd": base, "savings_usd": savings,
+            "unpriced": cost is None and (prompt + completion) > 0}
+
+
+def to_row(event: UsageEvent, baseline: str) -> dict[str, Any]:
+    """The usage_records row for an event (failed requests carry no billable tokens)."""
+    usage = event.usage if event.status in ("ok", "incomplete", "client_disconnected") else Usage()
+    row = {k: v for k, v in asdict(event).items() if k != "usage"}
+    row.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+               cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens,
+               estimated=usage.estimated, route_reason=event.route_reason[:300],
+               model=event.model[:128], request_id=event.request_id[:40])
+    row.update(price(event.provider, event.model, usage, baseline))
+    return row
+
+
+class UsageLedger:
+    """Buffers usage rows and writes them in batches from a background thread."""
+
+    def __init__(self, sessions: Callable[[], Session], *, baseline: str, flush_s: float = 0.5,
+                 max_batch: int = 500) -> None:
+        self._sessions, self.baseline = sessions, baseline
+        self.flush_s, self.max_batch = flush_s, max_batch
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
+        self._thread.start()
+
+    def record(self, event: UsageEvent) -> None:
+        """Queue one event; never blocks on the database."""
+        row = to_row(event, self.baseline)
+        with self._lock:
+            self._pending.append(row)
+            if len(self._pending) >= self.max_batch:
+                self._wake.set()
+
+    def flush(self) -> int:
+        """Write everything queued now; returns the number of rows written."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return 0
+        try:
+            with self._sessions() as sess, sess.begin():
+                sess.execute(insert(UsageRecord), rows)
+        except Exception as exc:  # noqa: BLE001 - keep the rows for the next try
+            log.error("usage flush failed (%s); %d rows kept for retry", type(exc).__name__, len(rows))
+            with self._lock:
+                self._pending = rows + self._pending
+            return 0
+        return len(rows)
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            self.flush()
+
+    def shutdown(self) -> None:
+        """Stop the writer and flush what is left (a clean stop loses nothing)."""
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.flush()
+
+    # -- queries -------------------------------------------------------------------------------
+    def summary(self, user_id: str, *, start: datetime | None, end: datetime | None,
+                group_by: str | None) -> dict[str, Any]:
+        """Totals (and groups) of requests, tokens, cost, savings and unpriced rows."""
+        self.flush()
+        with self._sessions() as sess:
+            totals = sess.execute(_aggregate(user_id, start, end)).one()
+            groups = []
+            if group_by:
+                key = _group_key(group_by, sess.bind.dialect.name).label("key")
+                query = _aggregate(user_id, start, end, key).group_by(key).order_by(key)
+                groups = [dict(_totals(r), key=str(r.key)) for r in sess.execute(query)]
+        return {"totals": _totals(totals), "group_by": group_by, "groups": groups}
+
+    def rows_csv(self, user_id: str, *, start: datetime | None, end: datetime | None) -> str:
+        """Every row in the range as CSV."""
+        self.flush()
+        cols = [c for c in UsageRecord.__table__.columns.keys() if c != "id"]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(cols)
+        with self._sessions() as sess:
+            query = select(UsageRecord).where(*_where(user_id, start, end)).order_by(UsageRecord.ts)
+            for row in sess.scalars(query).yield_per(1000):
+                writer.writerow([iso(v) if isinstance(v, datetime) else v
+                                 for v in (getattr(row, c) for c in cols)])
+        return out.getvalue()
+
+
+def _where(user_id: str, start: datetime | None, end: datetime | None) -> list:
+    conds = [UsageRecord.user_id == user_id]
+    if start is not None:
+        conds.append(UsageRecord.ts >= start)
+    if end is not None:
+        conds.append(UsageRecord.ts < end)
+    return conds
+
+
+def _group_key(group_by: str, dialect: str):
+    if group_by == "day":
+        return func.date(UsageRecord.ts) if dialect == "sqlite" else cast(UsageRecord.ts, Date)
+    return getattr(UsageRecord, group_by)
+
+
+def _aggregate(user_id, start, end, *keys):
+    r = UsageRecord
+    return select(*keys, func.count().label("requests"),
+                  func.coalesce(func.sum(r.prompt_tokens), 0).label("prompt_tokens"),
+                  func.coalesce(func.sum(r.completion_tokens), 0).label("completion_tokens"),
+                  func.coalesce(func.sum(r.cost_usd), 0.0).label("cost_usd"),
+                  func.coalesce(func.sum(r.baseline_cost_usd), 0.0).label("baseline_cost_usd"),
+                  func.coalesce(func.sum(r.savings_usd), 0.0).label("savings_usd"),
+                  func.coalesce(func.sum(case((r.unpriced, 1), else_=0)), 0).label("unpriced"),
+                  func.coalesce(func.sum(case((r.status != "ok", 1), else_=0)), 0).label("failed"),
+                  ).where(*_where(user_id, start, end))
+
+
+def _totals(row) -> dict[str, Any]:
+    return {"requests": int(row.requests), "prompt_tokens": int(row.prompt_tokens),
+            "completion_tokens": int(row.completion_tokens),
+            "total_tokens": int(row.prompt_tokens) + int(row.completion_tokens),
+            "cost_usd": round(float(row.cost_usd), 8),
+            "baseline_cost_usd": round(float(row.baseline_cost_usd), 8),
+            "savings_usd": round(float(row.savings_usd), 8), "unpriced_count": int(row.unpriced),
+            "failed_count": int(row.failed)}
