@@ -6,6 +6,7 @@ section `routing_rules`); lookup tables derived from them are built once per cat
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Collection, Mapping, NamedTuple
 
@@ -264,7 +265,7 @@ def route(features: RequestFeatures, usable_providers: Collection[str], *,
     cat = catalogue if catalogue is not None else load_catalogue()
     t = _tables(cat, rules)
     need = _need(features, t)
-    usable = usable_providers if isinstance(usable_providers, (set, frozenset, dict)) else set(usable_providers)
+    usable = usable_providers if isinstance(usable_providers, (AbstractSet, dict)) else set(usable_providers)
     seen: set[str] = set()
     found = _preferred(features, usable, t, need, seen)
     found += _by_price(usable, t, need, seen)
