@@ -66,5 +66,8 @@ def build_gateway(config: Config, vault: UserAPIKeyService) -> dict[str, Any]:
     stream_read = min(config.ttft_deadline_s, config.stall_deadline_s)
     stream_settings = dataclasses.replace(
         settings, timeouts=Timeouts(connect=config.connect_timeout_s, read=stream_read))
-    gateway = Gateway(vault, ledger, runner, settings=settings, stream_settings=stream_settings)
-    return {"ledger": ledger, "breaker": breaker, "gateway": gateway}
+    from limits import Limits
+    limits = Limits(vault._sessions, cache_ttl_s=config.cache_ttl_s)
+    gateway = Gateway(vault, ledger, runner, settings=settings, stream_settings=stream_settings,
+                      limits=limits)
+    return {"ledger": ledger, "breaker": breaker, "gateway": gateway, "limits": limits}

@@ -116,3 +116,26 @@ class UsageRecord(db.Model):
     streamed: Mapped[bool] = mapped_column(Boolean, default=False)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     unpriced: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UserLimits(db.Model):
+    """Optional per-user limits; NULL means unlimited."""
+
+    __tablename__ = "user_limits"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    monthly_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LimitCounter(db.Model):
+    """Usage in one window of one limit, changed only by guarded atomic UPDATEs."""
+
+    __tablename__ = "limit_counters"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    used: Mapped[float] = mapped_column(Float, default=0.0)

@@ -123,6 +123,23 @@ def get_user_usage(user_id: str):
                    **ledger.summary(user_id, start=start, end=end, group_by=group_by))
 
 
+@bp.get("/<user_id>/limits")
+def get_user_limits(user_id: str):
+    """The user's rate limits and spend cap, with current window usage."""
+    _guard(user_id)
+    return jsonify(success=True, user_id=user_id, **_services().extra["limits"].describe(user_id))
+
+
+@bp.put("/<user_id>/limits")
+def put_user_limits(user_id: str):
+    """Set requests_per_minute, tokens_per_minute and/or monthly_usd (null clears one)."""
+    _guard(user_id)
+    result = _services().extra["limits"].set(user_id, _json_body())
+    _services().vault.audit.record(g.actor, user_id, "limits.updated", "", "ok",
+                                   detail=str(result["limits"])[:300])
+    return jsonify(success=True, user_id=user_id, **result)
+
+
 def _date_arg(name: str) -> datetime | None:
     raw = request.args.get(name)
     if not raw:
