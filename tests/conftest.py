@@ -70,3 +70,11 @@ def client(app):
 def token_app(make_app):
     """A token-mode app (the multi-user case)."""
     return make_app(auth_mode="token")
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """One provider simulator process for the whole test session (reset per use by tests)."""
+    from simulator.harness import SimulatorProcess
+    with SimulatorProcess() as sim:
+        yield sim

@@ -64,3 +64,25 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+def postgres_url() -> str | None:
+    """TEST_DATABASE_URL, else the machine's PostgreSQL on 127.0.0.1 if it answers, else None."""
+    url = os.environ.get("TEST_DATABASE_URL") or "postgresql://root@127.0.0.1:5432/test"
+    try:
+        import psycopg
+        psycopg.connect(url, connect_timeout=2).close()
+    except Exception:  # noqa: BLE001 - absent server means the test is skipped
+        return None
+    return url
+
+
+def redis_url() -> str | None:
+    """REDIS_URL-style address of the machine's Redis if it answers, else None."""
+    try:
+        import redis
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1)
+        client.ping()
+    except Exception:  # noqa: BLE001
+        return None
+    return "redis://127.0.0.1:6379/0"
