@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from simulator import catalog
 from simulator.content import ChatInput, count_tokens, text_of
-from simulator.faults import error_reply
+from simulator.faults import inband_error
 from simulator.wire import BadRequestError, Call, Reply, StreamFrames, json_reply, sse_event
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
@@ -135,12 +135,11 @@ def stream_frames(call: Call) -> StreamFrames:
                   "type": "message_delta",
                   "delta": {"stop_reason": _stop_reason(call), "stop_sequence": None},
                   "usage": {"output_tokens": call.plan.completion_tokens}})]
-    _, error, _ = error_reply("anthropic", "overloaded", ctx={})
     malformed = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,\n\n'
     return StreamFrames(prelude=[start, block_start, PING], body=body, count=count,
                         finale=finale, terminator=[sse_event("message_stop",
                                                              {"type": "message_stop"})],
-                        malformed=malformed, error=sse_event("error", error))
+                        malformed=malformed, error=sse_event("error", inband_error("anthropic", "overloaded")))
 
 
 def content_filter(call: Call) -> Reply:

@@ -32,8 +32,11 @@ def _status_line(status: int) -> str:
         return f"{status} {_REASONS.get(status, 'Unknown')}"
 
 
-def _read_json(environ: dict, *, required: bool):
-    """The request body as a JSON object ({} when absent and not required)."""
+def _read_json(environ: dict, *, required: bool, entry: dict | None = None):
+    """The request body as a JSON object ({} when absent and not required).
+
+    The log keeps the raw JSON as an ``orjson.Fragment``: no parsed copy stays in memory.
+    """
     raw = environ["wsgi.input"].read()
     if not raw and not required:
         return {}
@@ -43,6 +46,8 @@ def _read_json(environ: dict, *, required: bool):
         raise BadRequestError("We could not parse the JSON body of your request.") from None
     if not isinstance(body, dict):
         raise BadRequestError("The request body must be a JSON object.")
+    if entry is not None:
+        entry["body"] = orjson.Fragment(raw)
     return body
 
 
@@ -123,8 +128,7 @@ class SimulatorApp:
             return self._error(call, "missing_key")
         if "invalid" in call.key:
             return self._error(call, "invalid_key")
-        call.body = _read_json(environ, required=method == "POST")
-        call.entry["body"] = call.body
+        call.body = _read_json(environ, required=method == "POST", entry=call.entry)
         if endpoint == "chat":
             call.chat = family.parse_chat(call)
             call.entry.update(model=call.chat.model, stream=call.chat.stream)

@@ -7,6 +7,7 @@ for requests without a key, unknown endpoints and unparsable bodies.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
 HTTP_FAULTS = frozenset({"rate_limit", "quota", "overloaded", "server_error", "context_length",
@@ -303,3 +304,9 @@ def error_reply(provider: str, kind: str, *, ctx: dict, opts: dict | None = None
             _gemini_retry_info(body, opts)
         return status, body, []
     return status, body, _retry_headers(opts)
+
+
+@functools.cache
+def inband_error(provider: str, kind: str) -> dict:
+    """The error body a provider sends inside a stream (cached: it never varies)."""
+    return error_reply(provider, kind, ctx={})[1]

@@ -11,7 +11,7 @@ import orjson
 
 from simulator import catalog
 from simulator.content import (ChatInput, count_tokens, embedding_vector, text_of)
-from simulator.faults import error_reply
+from simulator.faults import inband_error
 from simulator.wire import BadRequestError, Call, Reply, StreamFrames, json_reply, sse
 
 _METHODS = {("POST", "generateContent"): "chat", ("POST", "streamGenerateContent"): "chat",
@@ -131,10 +131,9 @@ def stream_frames(call: Call) -> StreamFrames:
                                      final=True))], 1
     else:
         body, count = _text_frames(call), len(plan.pieces)
-    _, error, _ = error_reply("gemini", "server_error", ctx={})
     return StreamFrames(prelude=[], body=body, count=count, finale=[], terminator=[],
                         malformed=b'data: {"candidates": [{"content": {"parts": [{"text": \n\n',
-                        error=sse(error))
+                        error=sse(inband_error("gemini", "server_error")))
 
 
 def content_filter(call: Call) -> Reply:

@@ -61,19 +61,22 @@ class SimulatorProcess:
     def _wait_for_port(self) -> int:
         """Read stdout until ``SIMULATOR_PORT=<n>``, within the startup timeout."""
         found: list = []
-        reader = threading.Thread(target=self._read_port, args=(found,), daemon=True)
+        ready = threading.Event()
+        reader = threading.Thread(target=self._read_port, args=(found, ready), daemon=True)
         reader.start()
-        reader.join(self.startup_timeout)
+        ready.wait(self.startup_timeout)
         if not found:
             self.stop()
             raise SimulatorError(f"simulator did not start within {self.startup_timeout}s")
         return found[0]
 
-    def _read_port(self, found: list) -> None:
-        """Thread body: find the port line, then keep draining stdout."""
+    def _read_port(self, found: list, ready: threading.Event) -> None:
+        """Thread body: find the port line, then keep draining stdout (until the process ends)."""
         for line in self._proc.stdout:
             if line.startswith("SIMULATOR_PORT=") and not found:
                 found.append(int(line.strip().split("=", 1)[1]))
+                ready.set()
+        ready.set()
 
     def stop(self) -> None:
         """Terminate the process (kill after 5 s)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from simulator import catalog
 from simulator.content import ChatInput, count_tokens, embedding_vector, encode_base64, text_of
-from simulator.faults import error_reply
+from simulator.faults import inband_error
 from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, json_reply, sse)
 
 DONE = b"data: [DONE]\n\n"
@@ -245,10 +245,9 @@ def stream_frames(call: Call) -> StreamFrames:
         prelude = ch.prelude(None if ch.flavor.glm else _role_delta(ch))
         body = (ch.chunk(ch.delta(content=p)) for p in plan.pieces)
     count = 1 if plan.tool_name and ch.flavor.glm else len(plan.pieces)
-    _, error_body, _ = error_reply(call.provider, "server_error", ctx={"model": call.chat.model})
     malformed = b'data: {"id":"' + _rid(call).encode() + b'","choices":[{"index":0,"delta":{"con\n\n'
     return StreamFrames(prelude=prelude, body=body, count=count, finale=ch.finale(),
-                        terminator=[DONE], malformed=malformed, error=sse(error_body))
+                        terminator=[DONE], malformed=malformed, error=sse(inband_error(call.provider, "server_error")))
 
 
 def _inputs(body: dict) -> list:

@@ -47,23 +47,30 @@ def match_route(method: str, path: str) -> tuple | None:
     return None
 
 
-def _bearer(environ: dict) -> str | None:
+def _bearer(environ: dict, query: dict) -> str | None:
     """The token of an ``Authorization: Bearer`` header."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
 
+_GETTERS = {
+    "bearer": _bearer,
+    "api-key": lambda environ, query: environ.get("HTTP_API_KEY"),
+    "x-api-key": lambda environ, query: environ.get("HTTP_X_API_KEY"),
+    "x-goog-api-key": lambda environ, query: environ.get("HTTP_X_GOOG_API_KEY"),
+    "query-key": lambda environ, query: (query.get("key") or [None])[0],
+    "raw": lambda environ, query: environ.get("HTTP_AUTHORIZATION"),
+}
+# Accepted credentials in order of preference (providers.md §11). Some Zhipu clients send the
+# raw key without "Bearer " [?], so GLM also accepts a bare Authorization value.
+_SCHEMES = {"azure": ("api-key", "bearer"), "anthropic": ("x-api-key", "bearer"),
+            "gemini": ("x-goog-api-key", "query-key"), "glm": ("bearer", "raw")}
+
+
 def extract_key(provider: str, environ: dict, query: dict) -> tuple:
-    """(scheme, key) as the provider accepts it (providers.md §11), or (None, None)."""
-    candidates = {
-        "azure": (("api-key", environ.get("HTTP_API_KEY")), ("bearer", _bearer(environ))),
-        "anthropic": (("x-api-key", environ.get("HTTP_X_API_KEY")), ("bearer", _bearer(environ))),
-        "gemini": (("x-goog-api-key", environ.get("HTTP_X_GOOG_API_KEY")),
-                   ("query-key", query.get("key"))),
-        # Some Zhipu clients send the raw key without "Bearer " [?]; accept both.
-        "glm": (("bearer", _bearer(environ)), ("raw", environ.get("HTTP_AUTHORIZATION"))),
-    }.get(provider, (("bearer", _bearer(environ)),))
-    for scheme, key in candidates:
+    """(scheme, key) as the provider accepts it, or (None, None); query is parse_qs output."""
+    for scheme in _SCHEMES.get(provider, ("bearer",)):
+        key = _GETTERS[scheme](environ, query)
         if key:
             return scheme, key
     return None, None
