@@ -12,7 +12,7 @@ import providers
 from providers.assemble import collect
 from providers.types import ChatRequest, Credentials, Message, ToolCall
 from secret import _KNOWN_PREFIXES, Secret, mask_key
-from tests.providers.conftest import AZURE_META, KEYS, named_sse, sse
+from tests.providers.conftest import AZURE_META, KEYS, leaked_keys, named_sse, sse
 
 OPENAI_FORMAT = ["openai", "deepseek", "azure_openai", "glm_4_6", "kimi_k2"]
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -141,6 +141,7 @@ def test_streamed_answer_assembles_to_the_same_content_and_tool_calls(provider_i
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, url, body=render(answer, split(answer.content or "", cuts)))
         resp = collect(build(provider_id).stream(request_with(answer, ["r", "r", "r"])))
+        assert not leaked_keys(mock.calls[0].request.url)
     assert (resp.content or None) == answer.content
     assert same_calls(resp.tool_calls, answer.tool_calls, ids=provider_id != "google_gemini")
     assert resp.finish_reason == ("tool_calls" if answer.tool_calls else "stop")
