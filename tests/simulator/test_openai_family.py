@@ -17,7 +17,7 @@ HI = [{"role": "user", "content": "hello there"}]  # 11 chars -> ceil(11/4) = 3 
 
 
 @pytest.fixture
-def client_for(cached):
+def client_for(sim, cached):
     """openai SDK client for one simulated provider (cached per module)."""
     def make(provider: str, key: str = "sk-test-key-1234") -> openai.OpenAI:
         return cached(("openai", provider, key), lambda: openai.OpenAI(
@@ -215,7 +215,6 @@ def test_azure_stream_starts_with_prompt_filter_chunk(sim, azure):
 
 def test_azure_embeddings_models_and_v1_surface(sim, azure):
     client = azure
-
     assert len(client.embeddings.create(model="emb", input="x").data[0].embedding) == 1536
     assert "gpt-4o-2024-11-20" in [m.id for m in client.models.list()]
     v1 = openai.OpenAI(base_url=sim.url_for("azure") + "/openai/v1/", api_key="azure-key",
