@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-import catalogue_view
+import catalogue
 from audit import Actor
 from vault import KeyVault
 
@@ -44,7 +44,7 @@ def import_database(vault: KeyVault, path: str | Path, fernet_key: str, *, overw
         raise SystemExit(f"{path} is not an ATOM database with a user_api_keys table") from exc
     counts = {"total": len(rows), "imported": 0, "skipped_existing": 0,
               "skipped_unknown_provider": 0, "failed": 0}
-    known = catalogue_view.providers()
+    known = catalogue.providers_section()
     for user_id, provider, stored in rows:
         if provider not in known:
             counts["skipped_unknown_provider"] += 1

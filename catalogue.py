@@ -154,3 +154,13 @@ def baseline(*, catalogue: Catalogue | None = None) -> ModelInfo:
 def routing_rules(*, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """Return a deep copy of the routing rules (safe to modify and pass to router.route)."""
     return copy.deepcopy(dict(_cat(catalogue).rules))
+
+
+def providers_section() -> dict[str, dict[str, Any]]:
+    """The shared, read-only provider section (id -> six ATOM fields), in contract order."""
+    return _cat(None).providers
+
+
+def providers_copy() -> dict[str, dict[str, Any]]:
+    """A deep copy of the provider section that callers may mutate."""
+    return copy.deepcopy(providers_section())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import catalogue_view
+import catalogue
 from config import Config
 from providers.types import Credentials, KeyCheckResult, ProviderSettings, Timeouts
 
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def known_providers() -> tuple[str, ...]:
     """The catalogue's provider ids, in contract order."""
-    return tuple(catalogue_view.providers())
+    return tuple(catalogue.providers_section())
 
 
 def settings_for(config: Config) -> ProviderSettings:

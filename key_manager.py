@@ -6,7 +6,7 @@ import re
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-import catalogue_view
+import catalogue
 from audit import Actor
 from models import iso
 from errors import BadRequestError, UnknownProviderError
@@ -27,7 +27,7 @@ def validate_user_id(user_id: str) -> str:
 
 def validate_provider(provider: str) -> str:
     """The provider must be in the catalogue."""
-    if provider not in catalogue_view.providers():
+    if provider not in catalogue.providers_section():
         raise UnknownProviderError(f"Service '{provider[:64]}' is not supported")
     return provider
 
@@ -131,9 +131,9 @@ class KeyManager:
     def services(self, user_id: str) -> dict[str, Any]:
         """Catalogue entries of the configured providers."""
         records = self.vault.records(user_id)
-        catalogue = catalogue_view.providers()
-        entries = [dict(copy.deepcopy(catalogue[r.provider]), service_name=r.provider)
-                   for r in records if r.provider in catalogue]
+        entries_by_id = catalogue.providers_section()
+        entries = [dict(copy.deepcopy(entries_by_id[r.provider]), service_name=r.provider)
+                   for r in records if r.provider in entries_by_id]
         return {"success": True, "user_id": user_id, "configured_services": entries,
                 "total_configured": len(records)}
 
@@ -141,7 +141,7 @@ class KeyManager:
         """Every provider's stored state and last test verdict; makes no upstream calls."""
         records = {r.provider: r for r in self.vault.records(user_id)}
         status = {}
-        for provider, info in catalogue_view.providers().items():
+        for provider, info in catalogue.providers_section().items():
             record = records.get(provider)
             entry = {"configured": record is not None, "test_result": test_payload(record),
                      "provider_info": copy.deepcopy(info)}

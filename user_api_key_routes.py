@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-import catalogue_view
+import catalogue
 from auth import authorize
 from errors import BadRequestError, PermissionDeniedError, UnsupportedMediaTypeError
 from key_manager import KeyManager, validate_provider, validate_user_id
@@ -15,7 +15,7 @@ bp = Blueprint("user_api_keys", __name__, url_prefix="/api/user/api-keys")
 user_api_key_bp = bp  # the original module's name for the blueprint
 
 # The original module-level catalogue: 7 ids in contract order, six fields each, list-typed.
-AVAILABLE_AI_PROVIDERS: dict[str, dict[str, Any]] = catalogue_view.providers_copy()
+AVAILABLE_AI_PROVIDERS: dict[str, dict[str, Any]] = catalogue.providers_copy()
 
 
 def _services():
@@ -52,7 +52,7 @@ def _json_body() -> Any:
 @bp.get("/providers")
 def get_available_providers():
     """R1: the provider catalogue."""
-    return jsonify(success=True, providers=catalogue_view.providers())
+    return jsonify(success=True, providers=catalogue.providers_section())
 
 
 @bp.get("/<user_id>/keys")
