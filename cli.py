@@ -50,6 +50,16 @@ def import_atom_command(path: str, fernet_key: str, overwrite: bool) -> None:
     click.echo(" ".join(f"{name}={value}" for name, value in counts.items()))
 
 
+@keys_group.command("revalidate")
+@click.option("--older-than", default=0.0, show_default=True, help="Only keys tested longer ago (s).")
+@click.option("--limit", default=100, show_default=True, help="At most this many keys.")
+def revalidate_command(older_than: float, limit: int) -> None:
+    """Re-test stored keys on the providers' free check endpoints."""
+    from health import revalidate_once
+    count = revalidate_once(_services().vault, older_than_s=older_than, limit=limit)
+    click.echo(f"re-tested {count} key(s)")
+
+
 @tokens_group.command("create")
 @click.argument("user_id")
 @click.option("--admin", is_flag=True, help="The token may act for any user.")

@@ -72,6 +72,7 @@ class Config:
     breaker_cooldown_s: float = 30.0
     baseline_model: str = "openai/gpt-4o"
     key_revalidate_s: float = 0.0
+    key_revalidate_batch: int = 10
     test_on_save: bool = True
 
     @classmethod
@@ -111,6 +112,7 @@ class Config:
             breaker_cooldown_s=_float(env, "BYOK_BREAKER_COOLDOWN_S", 30.0),
             baseline_model=env.get("BYOK_BASELINE_MODEL", "openai/gpt-4o"),
             key_revalidate_s=_float(env, "BYOK_KEY_REVALIDATE_S", 0.0),
+            key_revalidate_batch=_int(env, "BYOK_KEY_REVALIDATE_BATCH", 10),
             usage_flush_s=_float(env, "BYOK_USAGE_FLUSH_S", 0.5),
             test_on_save=_bool(env.get("BYOK_TEST_ON_SAVE"), True),
         )

@@ -42,6 +42,10 @@ def build_services(config: Config, engine: Engine) -> Services:
     keys = KeyManager(vault, max_key_chars=config.max_key_chars, test_on_save=config.test_on_save)
     services = Services(config=config, vault=vault, tokens=tokens, throttle=throttle, keys=keys)
     services.extra.update(build_gateway(config, vault))
+    if config.key_revalidate_s > 0:
+        from health import KeyRevalidator
+        services.extra["key_health"] = KeyRevalidator(
+            vault, interval_s=config.key_revalidate_s, per_cycle=config.key_revalidate_batch).start()
     return services
 
 
