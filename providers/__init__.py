@@ -1,11 +1,6 @@
 """Provider adapters: the explicit registry from provider id to adapter class."""
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
-
 import errors
 from providers.anthropic import AnthropicProvider
 from providers.base import Provider
@@ -39,9 +34,3 @@ def build_provider(provider_id: str, credentials: Credentials,
     """An adapter instance for one stored key."""
     return get_provider_class(provider_id)(credentials, settings)
 
-
-@lru_cache(maxsize=1)
-def load_catalogue() -> dict[str, dict[str, Any]]:
-    """The provider catalogue (catalogue.json `providers`), read once."""
-    text = (Path(__file__).with_name("catalogue.json")).read_text(encoding="utf-8")
-    return json.loads(text)["providers"]

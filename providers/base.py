@@ -117,7 +117,10 @@ class Provider:
         return self._parse_chat(self._post_json(call.path, call.body, params=call.params))
 
     def stream(self, req: ChatRequest) -> Iterator[StreamChunk]:
-        """Yield chunks as upstream sends them; the last one carries finish_reason and usage."""
+        """Yield chunks as upstream sends them; the last one carries finish_reason and usage.
+
+        The request goes out on the first next(): errors before the first byte raise there.
+        """
         call = self._chat_call(req, stream=True)
         events = self._stream_events(call.path, call.body, params=call.params)
         state = StreamState()

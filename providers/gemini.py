@@ -154,7 +154,7 @@ class GeminiProvider(Provider):
             return candidates[0]
         reason = (payload.get("promptFeedback") or {}).get("blockReason")
         if reason:
-            raise errors.ContentFilterError(f"{self.label}: the prompt was blocked ({reason})",
+            raise errors.ContentFilterError(self._scrub(f"{self.label}: the prompt was blocked ({reason})"),
                                             provider=self.id, upstream_status=200)
         return {}
 

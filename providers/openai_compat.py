@@ -190,8 +190,8 @@ class AzureOpenAIProvider(OpenAICompatProvider):
                 raise
             self._ping(path, "max_completion_tokens")   # reasoning-model deployments reject max_tokens
         except errors.ModelNotFoundError as exc:
-            raise errors.NoAccessError(f"Azure OpenAI: deployment '{deployment}' does not exist on this "
-                                       f"resource. {exc.message}", provider=self.id, upstream_status=404) from None
+            message = f"{self.label}: deployment '{deployment}' does not exist on this resource. {exc.message}"
+            raise errors.NoAccessError(self._scrub(message), provider=self.id, upstream_status=404) from None
 
     def _ping(self, path: str, field: str) -> None:
         self._post_json(path, {"messages": self._PING, field: 1}, params=self._query())
