@@ -211,13 +211,14 @@ class Provider:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    "Accept": "text/event-stream" if stream else "application/json", **self._auth_headers()}
         try:
-            resp = self.session.request(method, self.base_url + path, json=body, params=params,
-                                        headers=headers, timeout=self.timeout, stream=stream)
+            # No redirects: requests would forward custom key headers (x-api-key, api-key) to any host.
+            resp = self.session.request(method, self.base_url + path, json=body, params=params, headers=headers,
+                                        timeout=self.timeout, stream=stream, allow_redirects=False)
         except requests.Timeout as exc:
             raise self._transport_error(errors.UpstreamTimeoutError, "request timed out", exc) from None
         except requests.RequestException as exc:
             raise self._transport_error(errors.UpstreamConnectionError, "could not connect", exc) from None
-        if resp.status_code >= 400:
+        if resp.status_code >= 300:
             try:
                 raise self._http_error(resp)
             finally:

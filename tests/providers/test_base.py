@@ -171,3 +171,11 @@ def test_stream_with_only_done_and_no_content(mock, make):
     add_stream(mock, "https://api.openai.com/v1/chat/completions", sse("[DONE]"))
     resp = collect(make("openai").stream(HI))
     assert (resp.content, resp.finish_reason) == ("", "stop")
+
+
+def test_redirects_are_not_followed_so_key_headers_stay_home(mock, make):
+    mock.add(responses.GET, "https://api.anthropic.com/v1/models", status=307,
+             headers={"location": "https://evil.example/steal"})
+    result = make("anthropic").check_key()
+    assert (result.ok, result.status, result.status_code) == (False, "error", 307)
+    assert len(mock.calls) == 1
