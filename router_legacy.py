@@ -71,7 +71,8 @@ def select_provider(prompt: str, configured: Collection[str], context_length: in
                     catalogue: Catalogue | None = None) -> dict[str, Any]:
     """Pick a provider and model for a prompt in the original response shape."""
     cat, r = _setup(rules, catalogue)
-    known = [p for p in cat.providers if p in set(configured)]
+    wanted = set(configured)
+    known = [p for p in cat.providers if p in wanted]
     if not known:
         return {"success": False, "error": "No AI providers configured",
                 "suggestion": "Add an API key for at least one provider: " + ", ".join(cat.providers)}
@@ -134,7 +135,8 @@ def cost_report(configured: Collection[str], *, rules: Mapping[str, Any] | None 
     base = baseline(catalogue=cat)
     base_cost = base.cost_usd(probe.prompt_tokens, mix["completion_tokens"])
     rows = {pid: _report_row(cat, r, pid, probe, base_cost) for pid in cat.providers}
-    mine = [rows[p] for p in cat.providers if p in set(configured)]
+    wanted = set(configured)
+    mine = [rows[p] for p in cat.providers if p in wanted]
     total = max((row["cost_savings"] for row in mine if row["cost_savings"] is not None), default=0.0)
     return {"baseline": {"provider": base.provider, "model": base.model,
                          "blended_price_per_1m": round(base_cost / sum(mix.values()) * 1_000_000, 4)},
