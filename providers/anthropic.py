@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from providers.base import HttpCall, Provider, StreamState, error_object
-from providers.errormap import UpstreamErrorInfo
+from providers.base import HttpCall, Provider, StreamState
+from providers.errormap import UpstreamErrorInfo, error_object
 from providers.openai_format import arguments_object, arguments_text
 from providers.sse import ServerSentEvent
 from providers.types import ChatRequest, ChatResponse, Message, StreamChunk, ToolCall, ToolCallDelta, Usage

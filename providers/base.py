@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
@@ -26,7 +25,6 @@ POOL_CONNECTIONS = 16
 POOL_MAXSIZE = 128
 _sessions: dict[type, requests.Session] = {}
 _sessions_lock = threading.Lock()
-_TAGS = re.compile(r"<[^>]+>")
 
 
 def session_for(cls: type) -> requests.Session:
@@ -175,10 +173,10 @@ class Provider:
 
     def _error_info(self, body: Any, *, status: int | None, headers: Mapping[str, str]) -> UpstreamErrorInfo:
         """Extract the normalised error from an OpenAI-style `{"error": {...}}` body."""
-        err = error_object(body)
+        err = errormap.error_object(body)
         retry_after = errormap.retry_after_from_headers(headers)
         if err is None:
-            return UpstreamErrorInfo(status, message=fallback_message(body), retry_after=retry_after)
+            return UpstreamErrorInfo(status, message=errormap.fallback_message(body), retry_after=retry_after)
         code = err.get("code")
         return UpstreamErrorInfo(status, code=None if code is None else str(code),
                                  type=err.get("type") or err.get("status"),
@@ -278,17 +276,3 @@ class Provider:
     def _scrub(self, text: str) -> str:
         return scrub(text, [self.credentials.api_key])
 
-
-def error_object(body: Any) -> dict[str, Any] | None:
-    """The `error` object of an error body, unwrapping Google's one-element array."""
-    if isinstance(body, list) and body:
-        body = body[0]
-    err = body.get("error") if isinstance(body, dict) else None
-    return err if isinstance(err, dict) else None
-
-
-def fallback_message(body: Any) -> str:
-    """Some text for bodies without an error object (HTML pages, `{"msg": ...}` gateways)."""
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("msg") or body.get("error") or "")
-    return _TAGS.sub(" ", body) if isinstance(body, str) else ""

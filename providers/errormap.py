@@ -27,12 +27,13 @@ import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import errors
 from secret import Secret, scrub
 
 MAX_MESSAGE = 600
+_TAGS = re.compile(r"<[^>]+>")
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,18 @@ def retry_after_from_headers(headers: Mapping[str, str], *, now: float | None = 
     except (TypeError, ValueError, IndexError):
         return None
     return max(when - (time.time() if now is None else now), 0.0)
+
+
+def error_object(body: Any) -> dict[str, Any] | None:
+    """The `error` object of an error body, unwrapping Google's one-element array."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    err = body.get("error") if isinstance(body, dict) else None
+    return err if isinstance(err, dict) else None
+
+
+def fallback_message(body: Any) -> str:
+    """Some text for bodies without an error object (HTML pages, `{"msg": ...}` gateways)."""
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("msg") or body.get("error") or "")
+    return _TAGS.sub(" ", body) if isinstance(body, str) else ""

@@ -6,8 +6,8 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 import errors
-from providers.base import HttpCall, Provider, StreamState, error_object, estimate_usage
-from providers.errormap import UpstreamErrorInfo, parse_duration
+from providers.base import HttpCall, Provider, StreamState, estimate_usage
+from providers.errormap import UpstreamErrorInfo, error_object, parse_duration
 from providers.openai_format import arguments_object, arguments_text
 from providers.sse import ServerSentEvent
 from providers.types import (ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResult, Message, StreamChunk,
