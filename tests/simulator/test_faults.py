@@ -107,7 +107,8 @@ def test_hang_ends_when_the_client_gives_up(sim, client_for):
     sim.script("openai", {"fault": "hang", "hang_s": 10})
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
-        client_for("openai").chat.completions.create(model="m", messages=HI)
+        client_for("openai").with_options(timeout=0.3).chat.completions.create(
+            model="m", messages=HI)
     assert time.monotonic() - started < 3
     assert wait_for(lambda: sim.requests("openai")[-1]["client_disconnected"])
 
@@ -128,8 +129,8 @@ def test_stall_goes_silent_until_the_client_times_out(sim, client_for):
     sim.script("openai", {"fault": "stall", "stall_s": 10, "after_chunks": 1})
     seen = []
     with pytest.raises(openai.APITimeoutError):
-        for chunk in client_for("openai").chat.completions.create(model="m", messages=HI,
-                                                                  stream=True):
+        for chunk in client_for("openai").with_options(timeout=0.3).chat.completions.create(
+                model="m", messages=HI, stream=True):
             seen.append(chunk.choices[0].delta.content)
     assert seen == ["", "Hell"]
     assert wait_for(lambda: sim.requests("openai")[-1]["client_disconnected"])
