@@ -57,7 +57,7 @@ def _register(app: Flask) -> None:
     import cli
     from user_api_key_routes import user_api_key_bp
     app.register_blueprint(user_api_key_bp, name="user_api_key_management")
-    for name in ("gateway_routes", "routing_routes", "usage_routes"):
+    for name in ("gateway_routes", "routing_routes", "usage_routes", "openapi_spec"):
         module = _optional(name)
         if module is not None:
             app.register_blueprint(module.bp)
