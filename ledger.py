@@ -73,6 +73,7 @@ class UsageLedger:
         self.flush_s, self.max_batch = flush_s, max_batch
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()   # one writer at a time: a reader's flush sees all
         self._wake = threading.Event()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
@@ -87,20 +88,26 @@ class UsageLedger:
                 self._wake.set()
 
     def flush(self) -> int:
-        """Write everything queued now; returns the number of rows written."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return 0
-        try:
-            with self._sessions() as sess, sess.begin():
-                sess.execute(insert(UsageRecord), rows)
-        except Exception as exc:  # noqa: BLE001 - keep the rows for the next try
-            log.error("usage flush failed (%s); %d rows kept for retry", type(exc).__name__, len(rows))
+        """Write everything queued now; returns the number of rows written.
+
+        Waits for a flush already in progress, so rows recorded before the call are committed
+        when it returns (queries flush first and must see them).
+        """
+        with self._flushing:
             with self._lock:
-                self._pending = rows + self._pending
-            return 0
-        return len(rows)
+                rows, self._pending = self._pending, []
+            if not rows:
+                return 0
+            try:
+                with self._sessions() as sess, sess.begin():
+                    sess.execute(insert(UsageRecord), rows)
+            except Exception as exc:  # noqa: BLE001 - keep the rows for the next try
+                log.error("usage flush failed (%s); %d rows kept for retry", type(exc).__name__,
+                          len(rows))
+                with self._lock:
+                    self._pending = rows + self._pending
+                return 0
+            return len(rows)
 
     def _run(self) -> None:
         while not self._stopped:
