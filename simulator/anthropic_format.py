@@ -4,7 +4,8 @@ from __future__ import annotations
 from simulator import catalog
 from simulator.content import ChatInput, count_tokens, text_of
 from simulator.faults import inband_error
-from simulator.wire import BadRequestError, Call, Reply, StreamFrames, json_reply, sse_event
+from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, Template, json_reply,
+                            slot, sse_event)
 
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
@@ -104,10 +105,10 @@ def chat_reply(call: Call) -> Reply:
     return json_reply(200, _message(call, content, _stop_reason(call), plan.completion_tokens))
 
 
-def _delta(index: int, delta: dict) -> bytes:
-    """One content_block_delta event."""
-    return sse_event("content_block_delta",
-                     {"type": "content_block_delta", "index": index, "delta": delta})
+def _delta_template(delta: dict) -> Template:
+    """A content_block_delta event for block 0 whose delta holds ``slot(0)``."""
+    return Template({"type": "content_block_delta", "index": 0, "delta": delta},
+                    head=b"event: content_block_delta\ndata: ")
 
 
 def _start_block(call: Call) -> tuple:
@@ -116,11 +117,11 @@ def _start_block(call: Call) -> tuple:
     if plan.tool_name:
         block = {"type": "tool_use", "id": _ids(call)[1], "name": plan.tool_name, "input": {}}
         pieces = ["", *plan.tool_pieces]
-        frames = (_delta(0, {"type": "input_json_delta", "partial_json": p}) for p in pieces)
-        return block, frames, len(pieces)
+        template = _delta_template({"type": "input_json_delta", "partial_json": slot(0)})
+        return block, (template.render(p) for p in pieces), len(pieces)
     block = {"type": "text", "text": ""}
-    frames = (_delta(0, {"type": "text_delta", "text": p}) for p in plan.pieces)
-    return block, frames, len(plan.pieces)
+    template = _delta_template({"type": "text_delta", "text": slot(0)})
+    return block, (template.render(p) for p in plan.pieces), len(plan.pieces)
 
 
 def stream_frames(call: Call) -> StreamFrames:

@@ -12,7 +12,8 @@ import orjson
 from simulator import catalog
 from simulator.content import (ChatInput, count_tokens, embedding_vector, text_of)
 from simulator.faults import inband_error
-from simulator.wire import BadRequestError, Call, Reply, StreamFrames, json_reply, sse
+from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, Template, json_reply,
+                            slot, sse)
 
 _METHODS = {("POST", "generateContent"): "chat", ("POST", "streamGenerateContent"): "chat",
             ("POST", "embedContent"): "embeddings", ("POST", "batchEmbedContents"): "embeddings",
@@ -118,9 +119,14 @@ def chat_reply(call: Call) -> Reply:
 def _text_frames(call: Call):
     """One event per piece with cumulative usage; finishReason on the last."""
     pieces, total = call.plan.pieces, call.plan.completion_tokens
-    for index, piece in enumerate(pieces):
-        done = math.ceil(total * (index + 1) / len(pieces))
-        yield sse(_response(call, {"text": piece}, done, final=index == len(pieces) - 1))
+    prompt, count = call.plan.prompt_tokens, len(pieces)
+    shape = _response(call, {"text": slot(0)}, 0, final=False)
+    shape["usageMetadata"].update(candidatesTokenCount=slot(1), totalTokenCount=slot(2))
+    template = Template(shape)
+    for index, piece in enumerate(pieces[:-1]):
+        done = math.ceil(total * (index + 1) / count)
+        yield template.render(piece, done, prompt + done)
+    yield sse(_response(call, {"text": pieces[-1]}, total, final=True))
 
 
 def stream_frames(call: Call) -> StreamFrames:

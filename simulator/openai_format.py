@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from simulator import catalog
 from simulator.content import ChatInput, count_tokens, embedding_vector, encode_base64, text_of
 from simulator.faults import inband_error
-from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, json_reply, sse)
+from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, Template, json_reply,
+                            slot, sse)
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
@@ -178,6 +179,15 @@ class _Chunker:
         self.head = head
 
     def chunk(self, delta: dict, *, finish: str | None = None, usage=None, filtered=True) -> bytes:
+        """One chunk event with a single choice."""
+        return sse(self.chunk_obj(delta, finish=finish, usage=usage, filtered=filtered))
+
+    def template(self, delta: dict) -> Template:
+        """A content chunk whose delta holds ``slot(0)``, for fast re-rendering."""
+        return Template(self.chunk_obj(delta))
+
+    def chunk_obj(self, delta: dict, *, finish: str | None = None, usage=None,
+                  filtered=True) -> dict:
         """One chunk with a single choice."""
         choice = {"index": 0, "delta": delta}
         if self.flavor.glm:
@@ -194,7 +204,7 @@ class _Chunker:
             out["usage"] = usage
         elif self.usage_null:
             out["usage"] = None
-        return sse(out)
+        return out
 
     def delta(self, **fields) -> dict:
         """A delta; GLM repeats the role on every delta."""
@@ -239,11 +249,12 @@ def stream_frames(call: Call) -> StreamFrames:
         body = [ch.chunk(ch.delta(tool_calls=[_tool_call(call, whole=True)]))]
     elif plan.tool_name:
         prelude = ch.prelude(_role_delta(ch, content=None, tool_calls=[_tool_call(call, whole=False)]))
-        body = (ch.chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]})
-                for p in plan.tool_pieces)
+        template = ch.template({"tool_calls": [{"index": 0, "function": {"arguments": slot(0)}}]})
+        body = (template.render(p) for p in plan.tool_pieces)
     else:
         prelude = ch.prelude(None if ch.flavor.glm else _role_delta(ch))
-        body = (ch.chunk(ch.delta(content=p)) for p in plan.pieces)
+        template = ch.template(ch.delta(content=slot(0)))
+        body = (template.render(p) for p in plan.pieces)
     count = 1 if plan.tool_name and ch.flavor.glm else len(plan.pieces)
     malformed = b'data: {"id":"' + _rid(call).encode() + b'","choices":[{"index":0,"delta":{"con\n\n'
     return StreamFrames(prelude=prelude, body=body, count=count, finale=ch.finale(),

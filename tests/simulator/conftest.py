@@ -1,4 +1,4 @@
-"""One simulator process per test module; state is reset before every test."""
+"""One simulator process for the whole run (fast); state is reset before every test."""
 from __future__ import annotations
 
 import pytest
@@ -7,9 +7,9 @@ import requests
 from simulator.harness import SimulatorProcess
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sim():
-    """A running simulator (``python -m simulator``) shared by one test module."""
+    """A running simulator (``python -m simulator``) shared by all simulator tests."""
     with SimulatorProcess() as process:
         yield process
 
@@ -21,9 +21,9 @@ def _fresh_state(request):
         request.getfixturevalue("sim").reset()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cached():
-    """Memoise expensive SDK clients (each builds an SSL context) for one module."""
+    """Memoise expensive SDK clients (each builds an SSL context) across tests."""
     store: dict = {}
 
     def get(key, factory):
