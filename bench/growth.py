@@ -1,0 +1,65 @@
+"""Growth: many users with stored keys (random user per request), and a large usage ledger."""
+from __future__ import annotations
+
+import statistics
+import time
+import urllib.request
+from dataclasses import replace
+
+import loadgen
+import stack
+from phases import Ctx
+from report import Figure
+
+
+def users(ctx: Ctx, groups: dict[str, list[str]]) -> None:
+    """Added latency at c=1 when each request comes from a random user of a group."""
+    stack.configure_stream(ctx.sim, chunks=20, delay_ms=0)
+    targets = {name: replace(ctx.gateway, name=f"gateway {name}",
+                             tokens_file=loadgen.write_tokens(ctx.folder, name.replace(" ", "-"), toks))
+               for name, toks in groups.items()}
+    figs = {(name, m): Figure("growth", f"{m} {name}, random user, c=1", "ms",
+                              note="token + key lookups hit the DB on cache misses (TTL 5 s)")
+            for name in groups for m in ("p50", "p99")}
+    for r in range(ctx.repeat):
+        base = loadgen.run_wrk(ctx.direct, loadgen.write_body(ctx.folder, ctx.direct.model, 1024, False),
+                               1, ctx.seconds)
+        for name, target in (targets.items() if r % 2 == 0 else list(targets.items())[::-1]):
+            res = loadgen.run_wrk(target, loadgen.write_body(ctx.folder, target.model, 1024, False),
+                                  1, ctx.seconds)
+            for m, g, b in (("p50", res.p50_ms, base.p50_ms), ("p99", res.p99_ms, base.p99_ms)):
+                figs[(name, m)].gateway.append(g)
+                figs[(name, m)].baseline.append(b)
+            if res.errors:
+                figs[(name, "p50")].note += f"; {res.errors} errors"
+        ctx.log(f"  users: repeat {r + 1}/{ctx.repeat} done")
+    ctx.figures += list(figs.values())
+
+
+def _get_ms(url: str, token: str) -> float:
+    """Time one authenticated GET (the body is read in full)."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"GET {url}: {resp.status}")
+    return (time.perf_counter() - t0) * 1000
+
+
+def ledger(ctx: Ctx, tokens: dict[str, str], sizes: dict[str, int], calls: int = 5) -> None:
+    """GET /api/user/api-keys/<user>/usage (and ?group_by=day): small ledger vs large one."""
+    (small, n_small), (big, n_big) = sorted(sizes.items(), key=lambda kv: kv[1])
+    queries = (("usage totals", ""), ("usage ?group_by=day", "?group_by=day"))
+    figs = {q: Figure("growth", f"GET {q[0]}, {n_big:,} rows", "ms",
+                      note=f"median of {calls} calls/repeat; baseline column = same query on a "
+                           f"{n_small}-row ledger") for q in queries}
+    for r in range(ctx.repeat):
+        for q in queries:
+            for who, user in (("baseline", small), ("gateway", big)):
+                url = f"{ctx.server.base_url}/api/user/api-keys/{user}/usage{q[1]}"
+                _get_ms(url, tokens[user])                                   # warm
+                times = [_get_ms(url, tokens[user]) for _ in range(calls)]
+                getattr(figs[q], who).append(statistics.median(times))
+        ctx.log(f"  ledger: repeat {r + 1}/{ctx.repeat} done")
+    ctx.figures += list(figs.values())
