@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, Mapping
 DEFAULT_PATH = Path(__file__).resolve().parent / "providers" / "catalogue.json"
 PROVIDER_FIELDS = ("name", "description", "acquisition_url", "expected_format", "capabilities", "models")
 _PER_TOKEN = 1_000_000
+# A dated snapshot suffix: OpenAI/Azure answer 'gpt-4o-2024-11-20', Anthropic 'claude-...-20250929'.
+_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|20\d{6})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,16 @@ class Catalogue:
             return cls(json.load(fh))
 
     def model(self, provider_id: str, model: str) -> ModelInfo | None:
-        """Return one model's data, or None when the catalogue has none."""
-        return self.models.get(provider_id, {}).get(model)
+        """Return one model's data, or None when the catalogue has none.
+
+        A dated snapshot id that is not listed itself resolves to its listed alias, because
+        providers answer with the snapshot ('gpt-4o-2024-11-20') when asked for the alias.
+        """
+        models = self.models.get(provider_id, {})
+        info = models.get(model)
+        if info is None and model and _SNAPSHOT.search(model):
+            info = models.get(_SNAPSHOT.sub("", model))
+        return info
 
 
 @lru_cache(maxsize=8)
