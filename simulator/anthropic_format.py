@@ -16,6 +16,13 @@ def resolve(provider: str, method: str, rest: str) -> str | None:
             ("POST", "messages/count_tokens"): "count_tokens"}.get((method, rest.strip("/")))
 
 
+def precheck(call: Call, environ: dict) -> tuple | None:
+    """The API rejects requests without ``anthropic-version`` (any dated value is accepted)."""
+    if not environ.get("HTTP_ANTHROPIC_VERSION"):
+        return "bad_request", "anthropic-version: header is required"
+    return None
+
+
 def _block_text(block) -> str:
     """Text of a content block, including tool results."""
     if isinstance(block, dict) and block.get("type") == "tool_result":

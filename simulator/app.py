@@ -104,6 +104,9 @@ class SimulatorApp:
             reply = self._serve(call, environ, method, rest)
         except BadRequestError as exc:
             reply = self._error(call, "bad_request", detail=str(exc))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # A well-formed JSON body with ill-typed fields: answer 400, never crash.
+            reply = self._error(call, "bad_request", detail=f"Invalid request: {exc!r}")
         entry["status"] = reply.status
         return reply, entry
 
@@ -128,6 +131,9 @@ class SimulatorApp:
             return self._error(call, "missing_key")
         if "invalid" in call.key:
             return self._error(call, "invalid_key")
+        problem = family.precheck(call, environ)
+        if problem:
+            return self._error(call, problem[0], detail=problem[1])
         call.body = _read_json(environ, required=method == "POST", entry=call.entry)
         if endpoint == "chat":
             call.chat = family.parse_chat(call)

@@ -81,6 +81,7 @@ class SimState:
         unknown = set(settings) - CONFIG_KEYS
         if unknown:
             raise ControlError(f"unknown config keys {sorted(unknown)}; allowed {sorted(CONFIG_KEYS)}")
+        _check_types(settings)
         with self._lock:
             self._config.setdefault(provider, {}).update(settings)
             return {k: dict(v) for k, v in self._config.items()}
@@ -107,13 +108,31 @@ class SimState:
             self._config.clear()
 
 
+NUMBER_KEYS = frozenset({"chunks", "chunk_delay_ms", "first_chunk_delay_ms", "latency_ms",
+                         "keepalives", "retry_after", "retry_after_ms", "stall_s", "hang_s",
+                         "after_chunks", "status"})
+_TYPES = {"content": (str, type(None)), "usage": dict, "headers": dict, "variant": str,
+          "tool_call": (dict, bool)}
+
+
+def _check_types(values: dict) -> None:
+    """Numbers must be non-negative numbers; other keys must have their JSON type."""
+    for key, value in values.items():
+        if key in NUMBER_KEYS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ControlError(f"{key} must be a non-negative number, not {value!r}")
+        elif key in _TYPES and not isinstance(value, _TYPES[key]):
+            raise ControlError(f"{key} has the wrong type: {value!r}")
+
+
 def validate_entry(entry) -> None:
-    """Reject script entries with unknown keys or fault names (typos fail loudly)."""
+    """Reject script entries with unknown keys, bad types or fault names (typos fail loudly)."""
     if not isinstance(entry, dict):
         raise ControlError("each scripted response must be a JSON object")
     unknown = set(entry) - ENTRY_KEYS
     if unknown:
         raise ControlError(f"unknown script keys {sorted(unknown)}; allowed {sorted(ENTRY_KEYS)}")
+    _check_types(entry)
     fault = entry.get("fault")
     if fault is not None and fault not in FAULTS:
         raise ControlError(f"unknown fault {fault!r}; known {sorted(FAULTS)}")
@@ -131,7 +150,7 @@ def handle_control(state: SimState, method: str, path: str, query: str, body) ->
     """Serve one control request; returns (status, json-able object)."""
     try:
         return 200, _dispatch(state, method, path, query, body if isinstance(body, dict) else {})
-    except ControlError as exc:
+    except (ControlError, ValueError, TypeError) as exc:
         return 400, {"error": str(exc)}
     except KeyError:
         return 404, {"error": f"no control endpoint {method} {path}"}

@@ -42,6 +42,11 @@ def resolve(provider: str, method: str, rest: str) -> str | None:
     return _METHODS.get((method, action))
 
 
+def precheck(call: Call, environ: dict) -> tuple | None:
+    """No extra header requirements beyond the key."""
+    return None
+
+
 def _part_text(part) -> str:
     """Text of a part; function responses count as their JSON."""
     if isinstance(part, dict) and "functionResponse" in part:

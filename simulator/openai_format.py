@@ -61,6 +61,14 @@ def resolve(provider: str, method: str, rest: str) -> str | None:
     return routes.get((method, rest.strip("/")))
 
 
+def precheck(call: Call, environ: dict) -> tuple | None:
+    """Azure's dated API answers 404 when the ``api-version`` query is missing."""
+    if call.params.get("version") == "classic" and "api-version=" not in environ.get(
+            "QUERY_STRING", ""):
+        return "not_found", ""
+    return None
+
+
 def _tools(body: dict) -> list:
     """(name, parameters) of each function tool."""
     tools = []

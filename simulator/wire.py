@@ -18,6 +18,7 @@ JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"
 HANG_LIMIT_S = 60.0
 STALL_DEFAULT_S = 30.0
+WAIT_LIMIT_S = 600.0  # no single scripted wait (latency, delay, stall) lasts longer
 
 
 class BadRequestError(ValueError):
@@ -113,7 +114,7 @@ class Template:
 
 def wait_for_disconnect(sock, seconds: float) -> bool:
     """Sleep up to ``seconds``; return True early if the client closed the connection."""
-    deadline = time.monotonic() + max(0.0, seconds)
+    deadline = time.monotonic() + min(max(0.0, seconds), WAIT_LIMIT_S)
     while (left := deadline - time.monotonic()) > 0:
         if sock is None:
             gevent.sleep(left)
@@ -180,7 +181,7 @@ class _Pacer:
             self.due += self.every
         pause = self.due - time.monotonic()
         if pause > 0:
-            gevent.sleep(pause)
+            gevent.sleep(min(pause, WAIT_LIMIT_S))
 
 
 def _fault_point(frames: StreamFrames, run: StreamRun):

@@ -180,3 +180,36 @@ def test_azure_classic_stream_first_chunk_is_the_prompt_filter(sim, http):
     assert first["choices"] == [] and first["id"] == "" and first["created"] == 0
     assert first["prompt_filter_results"][0]["content_filter_results"]["jailbreak"] == {
         "filtered": False, "detected": False}
+
+
+@pytest.mark.parametrize(("provider", "path", "body"), [
+    ("openai", "/chat/completions", {"model": "m", "messages": [{"role": "user", "content": 5}],
+                                     "stream_options": "yes", "tools": "none"}),
+    ("openai", "/chat/completions", {"model": ["x"], "messages": "hi"}),
+    ("openai", "/embeddings", {"model": "text-embedding-3-small", "input": None}),
+    ("glm", "/chat/completions", {"model": "glm-4.6", "messages": [None]}),
+    ("anthropic", "/v1/messages", {"model": "m", "max_tokens": 1, "messages": [
+        {"role": "user", "content": [{"type": "tool_result"}, 3]}], "tools": [1]}),
+    ("gemini", "/v1beta/models/g:generateContent", {"contents": [{"parts": "x"}],
+                                                    "tools": [{"functionDeclarations": 7}]}),
+    ("gemini", "/v1beta/models/g:batchEmbedContents", {"requests": [{"content": 1}]})])
+def test_ill_typed_bodies_never_crash_the_simulator(sim, http, provider, path, body):
+    headers = {**BEARER, "x-goog-api-key": "k", "anthropic-version": "2023-06-01"}
+    reply = http.post(sim.url_for(provider) + path, headers=headers, json=body)
+    assert reply.status_code in (200, 400), reply.text
+    assert "error" in reply.json() or reply.status_code == 200
+    assert http.get(sim.base_url + "/__sim/health").json()["ok"]
+
+
+def test_anthropic_requires_a_version_header(sim, http):
+    reply = http.post(sim.url_for("anthropic") + "/v1/messages", headers={"x-api-key": "k"},
+                      json={"model": "m", "max_tokens": 1, "messages": HI})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["message"] == "anthropic-version: header is required"
+
+
+def test_azure_dated_api_requires_api_version(sim, http):
+    reply = http.post(sim.url_for("azure") + "/openai/deployments/d/chat/completions",
+                      headers={"api-key": "k"}, json={"messages": HI})
+    assert reply.status_code == 404
+    assert reply.json() == {"error": {"code": "404", "message": "Resource not found"}}
