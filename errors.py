@@ -194,7 +194,8 @@ _HTTP_MAP: dict[int, type[GatewayError]] = {
 def from_http_exception(exc: HTTPException) -> GatewayError:
     """Translate a werkzeug HTTPException into the gateway tree (keeps its status)."""
     cls = _HTTP_MAP.get(exc.code or 500, GatewayError)
-    err = cls(exc.description or exc.name, code=exc.name.lower().replace(" ", "_"))
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. 405's Allow
+    err = cls(exc.description or exc.name, code=exc.name.lower().replace(" ", "_"), headers=headers)
     err.status_code = exc.code or 500
     return err
 

@@ -55,9 +55,7 @@ def embeddings():
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise BadRequestError("encoding_format must be 'float' or 'base64'", code="invalid_request")
-    dims = body.get("dimensions")
-    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
-        raise BadRequestError("dimensions must be a positive integer", code="invalid_request")
+    dims = wire.number(body, "dimensions", int, 1, 2**31 - 1)
     result, cand = _gateway().embed(g.principal.user_id, models, parse_embedding_input(body.get("input")), dims)
     label = f"{cand.provider}/{result.model or cand.model}"
     return _json(wire.embedding_json(result, model=label, encoding=encoding), label)

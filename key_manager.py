@@ -72,7 +72,10 @@ def validate_metadata(provider: str, body: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _is_http_url(value: str) -> bool:
-    parsed = urlparse(value)
+    try:
+        parsed = urlparse(value)
+    except ValueError:  # e.g. 'http://[x': an unclosed IPv6 bracket
+        return False
     return parsed.scheme in ("http", "https") and bool(parsed.netloc) and "@" not in parsed.netloc
 
 

@@ -40,9 +40,11 @@ def _text(content: Any, where: str) -> str | None:
     if isinstance(content, list):
         parts = []
         for part in content:
-            if not isinstance(part, dict) or part.get("type") not in ("text", "input_text"):
-                raise _fail(f"{where}: only text content parts are supported", "messages")
-            parts.append(str(part.get("text", "")))
+            if not isinstance(part, dict) or part.get("type") not in ("text", "input_text") \
+                    or not isinstance(part.get("text", ""), str):
+                raise _fail(f"{where}: only text content parts (with string text) are supported",
+                            "messages")
+            parts.append(part.get("text", ""))
         return "".join(parts)
     raise _fail(f"{where}: content must be a string or a list of text parts", "messages")
 
@@ -91,7 +93,7 @@ def parse_tools(raw: Any) -> list[Tool]:
     tools = []
     for item in raw:
         fn = item.get("function") if isinstance(item, dict) else None
-        if item.get("type", "function") != "function" or not isinstance(fn, dict) \
+        if not isinstance(fn, dict) or item.get("type", "function") != "function" \
                 or not isinstance(fn.get("name"), str):
             raise _fail("each tool must be {type: function, function: {name, parameters}}", "tools")
         params = fn.get("parameters") or {"type": "object", "properties": {}}
@@ -106,17 +108,21 @@ def parse_tool_choice(raw: Any) -> str | dict | None:
     """'auto' | 'none' | 'required' | {'name': ...}."""
     if raw is None or raw in ("auto", "none", "required"):
         return raw
-    if isinstance(raw, dict) and isinstance((raw.get("function") or {}).get("name"), str):
-        return {"name": raw["function"]["name"]}
+    fn = raw.get("function") if isinstance(raw, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+        return {"name": fn["name"]}
     raise _fail("tool_choice must be auto, none, required or a function", "tool_choice")
 
 
-def _number(body: dict, name: str, kind: type, low: float, high: float) -> Any:
+def number(body: dict, name: str, kind: type, low: float, high: float) -> Any:
+    """An optional number in [low, high]; with kind=int, a whole one (JSON's 2.0 is an integer)."""
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise _fail(f"'{name}' must be a number from {low} to {high}", name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
+            or (kind is int and value != int(value)):
+        what = "an integer" if kind is int else "a number"
+        raise _fail(f"'{name}' must be {what} from {low} to {high}", name)
     return kind(value)
 
 
@@ -149,9 +155,9 @@ def parse_chat(body: Any) -> ChatCall:
     fmt = body.get("response_format") or {}
     request = ChatRequest(
         model="", messages=parse_messages(body.get("messages")),
-        temperature=_number(body, "temperature", float, 0, 2),
-        max_tokens=_number({"max_tokens": max_tokens}, "max_tokens", int, 1, 1_000_000),
-        top_p=_number(body, "top_p", float, 0, 1), stop=stop[:4],
+        temperature=number(body, "temperature", float, 0, 2),
+        max_tokens=number({"max_tokens": max_tokens}, "max_tokens", int, 1, 1_000_000),
+        top_p=number(body, "top_p", float, 0, 1), stop=stop[:4],
         tools=parse_tools(body.get("tools")), tool_choice=parse_tool_choice(body.get("tool_choice")),
         json_mode=isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"))
     return ChatCall(request=request, models=parse_models(body), stream=bool(body.get("stream")),

@@ -174,7 +174,7 @@ _V1 = {
                                                  _model_pattern(EMBEDDING_PROVIDERS)}}),
         "input": {"anyOf": [STR, array(STR, minItems=1, maxItems=2048)]},
         "encoding_format": nullable({"enum": ["float", "base64"]}),
-        "dimensions": nullable({"type": "integer", "minimum": 1}),
+        "dimensions": nullable({"type": "integer", "minimum": 1, "maximum": 2**31 - 1}),
     }, ["model", "input"]),
     "EmbeddingList": obj({"object": {"const": "list"}, "model": STR, "data": array(obj({
         "object": {"const": "embedding"}, "index": INT,
@@ -185,7 +185,7 @@ _V1 = {
 }
 
 _PROMPT = {"prompt": {"type": "string", "minLength": 1},
-           "context_length": {"type": "integer", "minimum": 0}}
+           "context_length": nullable({"type": "integer", "minimum": 0, "maximum": 2**31 - 1})}
 _ROUTING = {
     "AnalyzeTaskRequest": obj(_PROMPT, ["prompt"]),
     "SelectProviderRequest": obj({**_PROMPT, "user_id": USER_ID,

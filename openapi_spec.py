@@ -79,7 +79,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}
 
 
-_DATE = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+_DATE = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}, {"const": ""}]}
 _TEXT = {"schema": {"type": "string"}}
 KEYS, ROUTING, V1 = "api-keys", "intelligent-routing", "openai-compatible"
 U = "user_api_key_management."
@@ -99,12 +99,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                "Only events with a smaller id (the previous page's next_before)"))),
     U + "get_user_usage": _op(KEYS, {**_json("UsageResponse"), "text/csv": _TEXT},
                               errors=(400, 404), query=(
-        _query("from", _DATE, "Start (inclusive), ISO 8601 date or date-time; UTC if no offset"),
-        _query("to", _DATE, "End (exclusive), ISO 8601 date or date-time; UTC if no offset"),
-        _query("group_by", {"type": "string", "enum": ["provider", "model", "day"]},
-               "Add per-group totals"),
-        _query("format", {"type": "string", "enum": ["json", "csv"]},
-               "csv: every usage row as a CSV attachment instead of totals"))),
+        _query("from", _DATE, "Start (inclusive), ISO 8601 date or date-time, UTC if no offset; empty: unbounded"),
+        _query("to", _DATE, "End (exclusive), ISO 8601 date or date-time, UTC if no offset; empty: unbounded"),
+        _query("group_by", {"type": "string", "enum": ["provider", "model", "day", ""]},
+               "Add per-group totals (empty: none)"),
+        _query("format", {"type": "string", "enum": ["json", "csv", ""]},
+               "csv: every usage row as a CSV attachment instead of totals (empty: json)"))),
     U + "get_user_limits": _op(KEYS, _json("LimitsResponse"), errors=(400, 404)),
     U + "put_user_limits": _op(KEYS, _json("LimitsResponse"), errors=(404,), body="LimitsUpdate"),
     "gateway_v1.chat_completions": _op(

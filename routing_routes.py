@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 import catalogue
+import openai_wire
 import router
 from errors import BadRequestError
 from user_api_key_routes import _guard, _json_body
@@ -26,10 +27,8 @@ def _configured(user_id: str) -> list[str]:
 def _prompt_args(body: Any) -> tuple[str, int]:
     if not isinstance(body, dict) or not isinstance(body.get("prompt"), str) or not body["prompt"]:
         raise BadRequestError("'prompt' is required and must be a non-empty string", code="invalid_request")
-    length = body.get("context_length", 0)
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise BadRequestError("'context_length' must be an integer >= 0", code="invalid_request")
-    return body["prompt"], length
+    length = openai_wire.number(body, "context_length", int, 0, 2**31 - 1)  # null: 0
+    return body["prompt"], length or 0
 
 
 @bp.post("/select-provider")

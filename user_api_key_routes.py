@@ -113,7 +113,10 @@ def get_user_usage(user_id: str):
     _guard(user_id)
     start, end = _date_arg("from"), _date_arg("to")
     ledger = _services().extra["ledger"]
-    if request.args.get("format") == "csv":
+    fmt = request.args.get("format") or "json"
+    if fmt not in ("json", "csv"):
+        raise BadRequestError("format must be json or csv", code="invalid_query")
+    if fmt == "csv":
         return Response(ledger.rows_csv(user_id, start=start, end=end), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=usage-{user_id}.csv"})
     group_by = request.args.get("group_by") or None
@@ -155,6 +158,6 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:  # not '²' or '١'
         raise BadRequestError(f"'{name}' must be an integer from {low} to {high}", code="invalid_query")
     return int(raw)
