@@ -10,7 +10,8 @@ import math
 import orjson
 
 from simulator import catalog
-from simulator.content import (ChatInput, count_tokens, embedding_vector, text_of)
+from simulator.content import ChatInput, count_tokens, text_of
+from simulator.embeddings import gemini_embeddings
 from simulator.faults import inband_error
 from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, Template, json_reply,
                             slot, sse)
@@ -158,25 +159,7 @@ def content_filter(call: Call) -> Reply:
     return json_reply(200, out)
 
 
-def _embed_one(request: dict, model: str) -> dict:
-    """{"values": [...]} for one EmbedContentRequest."""
-    content = request.get("content")
-    if not isinstance(content, dict):
-        raise BadRequestError("* EmbedContentRequest.content: content is not specified")
-    dims = catalog.embedding_dims(request.get("model") or model,
-                                  request.get("outputDimensionality"))
-    return {"values": embedding_vector(text_of(content.get("parts")), dims)}
-
-
-def embeddings(call: Call) -> Reply:
-    """embedContent and batchEmbedContents."""
-    model = call.params["model"]
-    if call.params["action"] == "embedContent":
-        return json_reply(200, {"embedding": _embed_one(call.body, model)})
-    requests = call.body.get("requests")
-    if not isinstance(requests, list) or not requests:
-        raise BadRequestError("* BatchEmbedContentsRequest.requests: requests is not specified")
-    return json_reply(200, {"embeddings": [_embed_one(r or {}, model) for r in requests]})
+embeddings = gemini_embeddings  # this family's embeddings endpoint
 
 
 def other(call: Call) -> Reply:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator import catalog
-from simulator.content import ChatInput, count_tokens, embedding_vector, encode_base64, text_of
+from simulator.content import ChatInput, text_of
+from simulator.embeddings import openai_embeddings
 from simulator.faults import inband_error
 from simulator.wire import (BadRequestError, Call, Reply, StreamFrames, Template, json_reply,
                             slot, sse)
@@ -34,19 +35,19 @@ class Flavor:
     glm: bool = False  # GLM: role on every delta, no object/fingerprint, whole tool calls
     azure: bool = False
     keepalive: bool = False  # DeepSeek ": keep-alive" comments before the first chunk
-    embeddings: bool = False
+    has_embeddings: bool = False
     balance: str | None = None
 
 
 FLAVORS = {
-    "openai": Flavor(embeddings=True),
-    "azure": Flavor(azure=True, embeddings=True),
+    "openai": Flavor(has_embeddings=True),
+    "azure": Flavor(azure=True, has_embeddings=True),
     "deepseek": Flavor(fingerprint="fp_sim_prod0820_fp8_kvcache", refusal=False,
                        usage_on_finish=True, keepalive=True, balance="user/balance"),
     "kimi": Flavor(fingerprint="fpv0_sim00001", refusal=False, usage_chunk=False,
                    usage_in_choice=True, balance="users/me/balance"),
     "glm": Flavor(fingerprint=None, refusal=False, usage_chunk=False, usage_on_finish=True,
-                  glm=True, embeddings=True),
+                  glm=True, has_embeddings=True),
 }
 
 
@@ -54,7 +55,7 @@ def resolve(provider: str, method: str, rest: str) -> str | None:
     """The endpoint name for a provider-relative path, or None (404)."""
     flavor = FLAVORS[provider]
     routes = {("POST", "chat/completions"): "chat", ("GET", "models"): "models"}
-    if flavor.embeddings:
+    if flavor.has_embeddings:
         routes[("POST", "embeddings")] = "embeddings"
     if flavor.balance:
         routes[("GET", flavor.balance)] = "balance"
@@ -269,37 +270,7 @@ def stream_frames(call: Call) -> StreamFrames:
                         terminator=[DONE], malformed=malformed, error=sse(inband_error(call.provider, "server_error")))
 
 
-def _inputs(body: dict) -> list:
-    """Embedding inputs as strings (token arrays are stringified)."""
-    value = body.get("input")
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-        return [str(value)]
-    if isinstance(value, list) and value:
-        return [v if isinstance(v, str) else str(v) for v in value]
-    raise BadRequestError("'input' must be a string or a non-empty array")
-
-
-def embeddings(call: Call) -> Reply:
-    """Embeddings; base64 (little-endian float32) when asked, except GLM (always floats)."""
-    body = call.body
-    model = str(body.get("model") or call.params.get("deployment") or "")
-    if not model:
-        raise BadRequestError("you must provide a model parameter")
-    texts = _inputs(body)
-    dims = catalog.embedding_dims(model, body.get("dimensions"))
-    as_b64 = body.get("encoding_format") == "base64" and call.provider != "glm"
-    data = []
-    for index, text in enumerate(texts):
-        vector = embedding_vector(text, dims)
-        data.append({"object": "embedding", "index": index,
-                     "embedding": encode_base64(vector) if as_b64 else vector})
-    tokens = count_tokens(sum(len(t) for t in texts))
-    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-    if call.provider == "glm":
-        usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
-    return json_reply(200, {"object": "list", "data": data, "model": model, "usage": usage})
+embeddings = openai_embeddings  # this family's embeddings endpoint
 
 
 def other(call: Call) -> Reply:
