@@ -30,6 +30,8 @@ ROLES = frozenset({"system", "user", "assistant", "tool"})
 # The only chat_completion(**kwargs) that reach the upstream request; anything else is dropped
 # (logged by name). json_schema response formats are sent as plain JSON mode (schema not sent).
 ALLOWED_OPTIONS = ("top_p", "stop", "tools", "tool_choice", "response_format")
+# Failures of the connection itself, not answers from the provider ("service error" in the original).
+TRANSPORT = (errors.UpstreamTimeoutError, errors.UpstreamConnectionError, errors.IncompleteStreamError)
 COST_LABEL = {"cost_unit": "USD per 1K tokens", "cost_is_estimate": True}
 
 
@@ -44,10 +46,8 @@ class HandlerText:
 
 def usage_dict(usage: Usage | None) -> dict[str, int]:
     """The original usage dict (OpenAI names), {} when the provider sent none."""
-    if usage is None:
-        return {}
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens}
+    return {} if usage is None else {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                                     "total_tokens": usage.total_tokens}
 
 
 def content_text(content: Any) -> str | None:
@@ -76,9 +76,7 @@ def to_tool(raw: Mapping[str, Any]) -> Tool:
 
 def to_tool_choice(raw: Any) -> str | dict | None:
     """'auto' | 'none' | 'required' pass through; a named function becomes {"name": f}."""
-    if isinstance(raw, Mapping):
-        return {"name": (raw.get("function") or raw)["name"]}
-    return raw
+    return {"name": (raw.get("function") or raw)["name"]} if isinstance(raw, Mapping) else raw
 
 
 def chat_request(model: str, messages: list[Mapping[str, Any]], max_tokens: int | None,
@@ -281,12 +279,13 @@ class LegacyHandler:
         return self._failure(exc, f"{name} API error: ", f"{name} service error: ")
 
     def _failure(self, exc: Exception, api_prefix: str, other_prefix: str) -> dict[str, Any]:
-        """An error dict: upstream HTTP failures keep their status code; the rest is described."""
+        """An error dict: provider-reported failures (HTTP or in-stream) get api_prefix, the rest other_prefix."""
         log.info("%s handler call failed: %s", self.provider_id, type(exc).__name__)
-        if isinstance(exc, errors.UpstreamError) and exc.upstream_status:
-            return {"success": False, "error": api_prefix + self._scrub(exc.message),
-                    "status_code": exc.upstream_status, "error_code": exc.code}
-        return {"success": False, "error": other_prefix + self._describe(exc)}
+        if not isinstance(exc, errors.UpstreamError) or (exc.upstream_status is None and isinstance(exc, TRANSPORT)):
+            return {"success": False, "error": other_prefix + self._describe(exc)}
+        out = {"success": False, "error": api_prefix + self._scrub(exc.message), "status_code": exc.upstream_status,
+               "error_code": exc.code}
+        return {k: v for k, v in out.items() if v is not None}
 
     def _no_key(self) -> dict[str, Any]:
         return {"success": False, "error": f"{self.text.name} API key not configured"}
