@@ -4,6 +4,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402  (imports after monkey-patching, on purpose)
+import gc  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 
@@ -38,6 +39,7 @@ def main(argv: list | None = None) -> None:
     raise_fd_limit()
     server = make_server(create_app(SimState(max_log=args.max_log)), host=args.host,
                          port=args.port)
+    gc.freeze()  # start-up objects never need collecting: keeps GC pauses short under load
     print(f"SIMULATOR_PORT={server.server_port}", flush=True)
     server.serve_forever()
 

@@ -7,7 +7,13 @@ Control API (all JSON):
   consumed per chat or embedding request. Entry keys: see ``ENTRY_KEYS`` and ``faults.FAULTS``.
 * ``POST /__sim/config`` ``{"provider": "<id>"|"*" (default "*"), "chunks": 20, ...}`` sets
   defaults (keys ``CONFIG_KEYS``); provider config beats global config; ``GET`` returns it.
-* ``GET /__sim/requests[?provider=<id>][&since=<id>]`` returns ``{"requests": [...]}``.
+* ``GET /__sim/requests[?provider=<id>][&since=<id>][&limit=<n>]`` returns
+  ``{"requests": [...]}`` (oldest first; ``limit`` keeps the newest n). Entry fields: ``id``,
+  ``ts``, ``provider``, ``method``, ``path``, ``query`` (a ``key=`` value is replaced by its
+  hash), ``headers`` (names only), ``auth_present``, ``auth_scheme``, ``key_hash``
+  (sha256(key)[:12]), ``endpoint``, ``model``, ``stream``, ``body`` (the JSON sent), ``scripted``,
+  ``fault``, ``status`` (null when the connection was dropped before headers), ``completed``,
+  ``client_disconnected``, ``stream_started``, ``stream_ended``.
 * ``POST /__sim/reset`` clears the log, every FIFO and all config.
 * ``GET /__sim/health`` returns ``{"ok": true}``.
 """
@@ -161,7 +167,9 @@ def _dispatch(state: SimState, method: str, path: str, query: str, body: dict) -
     if (method, path) == ("GET", "/__sim/requests"):
         params = parse_qs(query)
         since = int(params.get("since", ["0"])[0] or 0)
-        return {"requests": state.requests(provider=params.get("provider", [None])[0], since=since)}
+        found = state.requests(provider=params.get("provider", [None])[0], since=since)
+        limit = int(params.get("limit", ["0"])[0] or 0)
+        return {"requests": found[-limit:] if limit else found}
     if (method, path) == ("POST", "/__sim/script"):
         responses = body.get("responses")
         if not isinstance(responses, list):

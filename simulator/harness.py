@@ -89,6 +89,7 @@ class SimulatorProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        proc.stdout.close()
 
     def __enter__(self) -> "SimulatorProcess":
         """Start on entering the block."""
@@ -118,9 +119,9 @@ class SimulatorProcess:
         """Set defaults (chunks, chunk_delay_ms, latency_ms, first_chunk_delay_ms, content...)."""
         return self._control("POST", "/__sim/config", {"provider": provider, **settings})["config"]
 
-    def requests(self, provider: str | None = None, *, since: int = 0) -> list:
-        """The request log (optionally one provider's, entries with id > since)."""
-        query = f"?since={since}" + (f"&provider={provider}" if provider else "")
+    def requests(self, provider: str | None = None, *, since: int = 0, limit: int = 0) -> list:
+        """The request log (optionally one provider's, ids > since, the newest ``limit``)."""
+        query = f"?since={since}&limit={limit}" + (f"&provider={provider}" if provider else "")
         return self._control("GET", "/__sim/requests" + query)["requests"]
 
     def reset(self) -> None:

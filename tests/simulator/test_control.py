@@ -112,6 +112,7 @@ def test_requests_can_be_filtered(sim, http):
     first = sim.requests()[0]["id"]
     assert [e["provider"] for e in sim.requests("kimi")] == ["kimi"]
     assert [e["provider"] for e in sim.requests(since=first)] == ["kimi"]
+    assert [e["provider"] for e in sim.requests(limit=1)] == ["kimi"]
 
 
 @pytest.mark.parametrize(("provider", "path", "status", "check"), [
