@@ -51,7 +51,7 @@ def capacity(ctx: Ctx, streams: int, seconds: float, cadence_ms: float, repeat: 
             sample = ctx.server.rss_mb if who == "gateway" else (lambda: 0.0)
             idle = sample()
             coro = sse_client.many_streams(target.url, _tokens(target), body, streams,
-                                           ramp_s=2.0, timeout_s=seconds + 60)
+                                           ramp_s=2.0, timeout_s=seconds + 110)
             results, peak = asyncio.run(_with_rss(coro, sample))
             durations = sorted(r.ended - r.started for r in results)
             _record(figs, who, _errors(results, chunks), _peak_overlap(results), durations,

@@ -32,6 +32,7 @@ class WrkResult:
     p90_ms: float
     p99_ms: float
     errors: int
+    cpu_ms_per_req: float = 0.0   # server-side CPU (utime + stime) per completed request
 
     @property
     def rps(self) -> float:

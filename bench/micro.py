@@ -36,11 +36,13 @@ def vault_figures(db_url: str, enc_key: str, data_dir: Path, user: str, repeat: 
     vault = UserAPIKeyService(config=Config(database_url=db_url, encryption_keys=enc_key,
                                             data_dir=data_dir, auto_migrate=False))
 
-    def cold_creds():
+    def cold_creds() -> object:
+        """Cache cleared, then one lookup."""
         vault.cache.invalidate()
         return vault.credentials(user, "openai")
 
-    def cold_usable():
+    def cold_usable() -> object:
+        """Cache cleared, then one usable-credentials map."""
         vault.cache.invalidate()
         return vault.usable_credentials(user, UNUSABLE)
 

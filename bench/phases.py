@@ -30,6 +30,15 @@ class Ctx:
     figures: list[Figure] = field(default_factory=list)
     log: Callable[[str], None] = print
 
+    def pids(self, who: str) -> list[int]:
+        """The processes serving a target: gateway tree, simulator, or LiteLLM tree."""
+        if who == "gateway":
+            return self.server.pids()
+        if who == "litellm":
+            import litellm_proxy
+            return litellm_proxy.pids()
+        return [self.sim._proc.pid]          # SimulatorProcess keeps its Popen private
+
     def order(self, r: int) -> list[tuple[str, Target]]:
         """Targets of repeat r: the order alternates so that drift does not favour one side."""
         items = [("baseline", self.direct), ("gateway", self.gateway)]
@@ -39,6 +48,7 @@ class Ctx:
 
 
 def _add(fig: Figure, who: str, value: float) -> None:
+    """Append to the gateway, baseline or litellm series."""
     getattr(fig, who).append(value)
 
 
@@ -47,28 +57,34 @@ def _wrk_figures(ctx: Ctx, section: str, cases: list[tuple[str, int, bool, int]]
     """Run each (label, conns, stream, prompt_bytes) case per repeat and target; keep metrics."""
     figs = {(label, m): Figure(section, f"{m} {label}", unit) for label, *_ in cases
             for m, unit, _ in metrics}
-    errors = {label: 0 for label, *_ in cases}
+    errors = {(label, who): 0 for label, *_ in cases for who in ("gateway", "litellm")}
     for r in range(ctx.repeat):
         for label, conns, stream, size in cases:
             for who, target in ctx.order(r):
                 body = loadgen.write_body(ctx.folder, target.model, size, stream)
+                pids = ctx.pids(who)
+                cpu0 = stack.cpu_seconds(pids)
                 res = loadgen.run_wrk(target, body, conns, ctx.seconds)
-                if who == "gateway":
-                    errors[label] += res.errors
+                res.cpu_ms_per_req = (stack.cpu_seconds(pids) - cpu0) * 1000 / max(1, res.requests)
+                if who != "baseline":
+                    errors[(label, who)] += res.errors + (res.requests == 0)
                 for m, _, get in metrics:
-                    _add(figs[(label, m)], who, get(res))
+                    _add(figs[(label, m)], who, get(res) if res.requests else float("nan"))
         ctx.log(f"  {section}: repeat {r + 1}/{ctx.repeat} done")
     for (label, _), fig in figs.items():
-        fig.note = f"gateway errors: {errors[label]}"
+        fig.note = f"gateway errors: {errors[(label, 'gateway')]}"
+        if ctx.litellm is not None:
+            fig.note += f"; LiteLLM errors/empty runs: {errors[(label, 'litellm')]}"
         ctx.figures.append(fig)
 
 
 def warm_up(ctx: Ctx) -> None:
     """One short run per target (connection pools, caches, imports)."""
     stack.configure_stream(ctx.sim, chunks=20, delay_ms=0)
-    for _, target in ctx.order(0):
+    for who, target in ctx.order(0):
         for stream in (False, True):
-            loadgen.run_wrk(target, loadgen.write_body(ctx.folder, target.model, 1024, stream), 8, 1)
+            body = loadgen.write_body(ctx.folder, target.model, 1024, stream)
+            loadgen.run_wrk(target, body, 8, 5 if who == "litellm" else 1)
 
 
 def latency(ctx: Ctx, conns: tuple[int, ...]) -> None:
@@ -84,7 +100,8 @@ def throughput(ctx: Ctx, conns: tuple[int, ...]) -> None:
     stack.configure_stream(ctx.sim, chunks=20, delay_ms=0)
     cases = [(f"c={c} {'stream-20' if s else 'json'}", c, s, 1024)
              for c in conns for s in (False, True)]
-    _wrk_figures(ctx, "throughput", cases, [("req/s", "req/s", lambda r: r.rps)])
+    _wrk_figures(ctx, "throughput", cases, [("req/s", "req/s", lambda r: r.rps),
+                                            ("server CPU/req", "ms", lambda r: r.cpu_ms_per_req)])
 
 
 def prompt_sizes(ctx: Ctx, sizes: tuple[int, ...]) -> None:
@@ -96,10 +113,12 @@ def prompt_sizes(ctx: Ctx, sizes: tuple[int, ...]) -> None:
 
 
 def _size(n: int) -> str:
+    """'100 KB' / '1 MB'."""
     return f"{n // (1 << 20)} MB" if n >= 1 << 20 else f"{n // 1024} KB"
 
 
 def _tokens(target: Target) -> list[str]:
+    """The bearer tokens of a target."""
     return [t for t in target.tokens_file.read_text().split() if t]
 
 

@@ -27,11 +27,19 @@ class Figure:
     note: str = ""
 
 
+def _clean(values: list[float]) -> list[float]:
+    """Drop NaN (a run that completed no request)."""
+    return [v for v in values if v == v]
+
+
 def _med(values: list[float]) -> float | None:
+    """Median without NaN, or None."""
+    values = _clean(values)
     return statistics.median(values) if values else None
 
 
 def _fmt(value: float | None) -> str:
+    """A number with sensible precision."""
     if value is None:
         return "—"
     if abs(value) >= 100:
@@ -41,12 +49,14 @@ def _fmt(value: float | None) -> str:
 
 def _span(values: list[float]) -> str:
     """'median (min–max)'."""
+    values = _clean(values)
     if not values:
         return "—"
     return f"{_fmt(_med(values))} ({_fmt(min(values))}–{_fmt(max(values))})"
 
 
 def _ratio(a: list[float], b: list[float]) -> str:
+    """median(a) / median(b) as '1.23×'."""
     ma, mb = _med(a), _med(b)
     if ma is None or mb is None or mb == 0:
         return "—"
@@ -77,6 +87,7 @@ def table(figures: list[Figure]) -> str:
 
 
 def _cpu_model() -> str:
+    """'model name' from /proc/cpuinfo."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
@@ -86,12 +97,14 @@ def _cpu_model() -> str:
 
 
 def _ram_gib() -> float:
+    """MemTotal in GiB."""
     with open("/proc/meminfo", encoding="utf-8") as fh:
         kb = int(next(ln for ln in fh if ln.startswith("MemTotal")).split()[1])
     return kb / 1024 / 1024
 
 
 def _commit() -> str:
+    """The short hash of HEAD."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                               capture_output=True, timeout=10).stdout.strip()

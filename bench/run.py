@@ -85,13 +85,19 @@ def start_stack(args: argparse.Namespace, run_dir: Path, sd: seed.Seed) -> phase
 def measure_http(ctx: phases.Ctx, args: argparse.Namespace, sd: seed.Seed) -> None:
     """Every over-the-wire measurement, in order."""
     phases.warm_up(ctx)
-    log("latency");  phases.latency(ctx, args.latency)
-    log("throughput");  phases.throughput(ctx, args.throughput)
-    log("stream overhead");  phases.stream_overhead(ctx, per=args.per)
-    log("prompt sizes");  phases.prompt_sizes(ctx, args.prompts)
-    log("users");  growth.users(ctx, {"10 users": [sd.tokens[u] for u in sd.users[:10]],
-                                      f"{len(sd.users):,} users": [sd.tokens[u] for u in sd.users]})
-    log("ledger");  growth.ledger(ctx, sd.tokens, sd.ledger_rows)
+    log("latency")
+    phases.latency(ctx, args.latency)
+    log("throughput")
+    phases.throughput(ctx, args.throughput)
+    log("stream overhead")
+    phases.stream_overhead(ctx, per=args.per)
+    log("prompt sizes")
+    phases.prompt_sizes(ctx, args.prompts)
+    log("users")
+    groups = {"10 users": sd.users[:10], f"{len(sd.users):,} users": sd.users}
+    growth.users(ctx, {name: [sd.tokens[u] for u in users] for name, users in groups.items()})
+    log("ledger")
+    growth.ledger(ctx, sd.tokens, sd.ledger_rows)
     log(f"capacity ({args.streams} streams)")
     capacity.capacity(ctx, args.streams, args.stream_s, 100.0, args.cap_repeat)
 

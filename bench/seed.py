@@ -15,10 +15,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 from stack import REPO
 
 sys.path.insert(0, str(REPO))
+if TYPE_CHECKING:
+    from user_api_key_service import UserAPIKeyService
 
 MAIN_USER = "bench-user"
 LEDGER_USERS = {"ledger-small": 10, "ledger-big": 1_000_000}
@@ -46,7 +49,7 @@ def user_ids(n: int) -> list[str]:
     return [f"user-{i:05d}" for i in range(n)]
 
 
-def _vault(db_url: str, enc_key: str, data_dir: Path):
+def _vault(db_url: str, enc_key: str, data_dir: Path) -> "UserAPIKeyService":
     """A UserAPIKeyService on the bench database (applies migrations)."""
     from config import Config
     from user_api_key_service import UserAPIKeyService
@@ -82,7 +85,7 @@ def seed_users(db_url: str, enc_key: str, data_dir: Path, users: list[str],
     return tokens
 
 
-def _usage_rows(user: str, n: int, *, as_text: bool):
+def _usage_rows(user: str, n: int, *, as_text: bool) -> Iterator[tuple]:
     """n plausible usage rows spread over the last 90 days (tuples in USAGE_COLS order)."""
     now = datetime.now(timezone.utc)
     stamps = [now - timedelta(seconds=(k * 7919) % (90 * 86400)) for k in range(4099)]

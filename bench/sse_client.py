@@ -133,6 +133,7 @@ async def many_streams(url: str, tokens: list[str], body: bytes, count: int,
     """`count` concurrent streams, their starts spread evenly over ramp_s seconds."""
 
     async def one(i: int) -> StreamResult:
+        """Stream i, started at its slot of the ramp."""
         await asyncio.sleep(ramp_s * i / max(1, count))
         return await stream_once(url, tokens[i % len(tokens)], body, timed=True,
                                  timeout_s=timeout_s)

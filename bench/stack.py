@@ -171,6 +171,18 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the given processes, in seconds (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def base_environ() -> dict[str, str]:
     """The driver's environment without variables that would redirect the server."""
     drop = {"DATABASE_URL", "BYOK_ENCRYPTION_KEYS", "PORT", "WEB_CONCURRENCY", "REDIS_URL"}
