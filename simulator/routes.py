@@ -17,6 +17,7 @@ azure      ``/azure`` (azure_endpoint)                   ``/azure/openai/deploym
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from urllib.parse import parse_qsl, urlencode
@@ -90,12 +91,17 @@ def _redacted_query(query_string: str) -> str:
     return urlencode(pairs)
 
 
-def header_names(environ: dict) -> list:
+@functools.lru_cache(maxsize=1024)
+def _header_name(cgi_name: str) -> str:
+    """``HTTP_X_API_KEY`` -> ``x-api-key`` (one shared string per name: the log stays small)."""
+    return cgi_name.removeprefix("HTTP_").replace("_", "-").lower()
+
+
+def header_names(environ: dict) -> tuple:
     """Lower-case request header names (values are never logged)."""
-    names = [k[5:].replace("_", "-").lower() for k in environ if k.startswith("HTTP_")]
-    names += [k.replace("_", "-").lower() for k in ("CONTENT_TYPE", "CONTENT_LENGTH")
-              if environ.get(k)]
-    return sorted(names)
+    names = [_header_name(k) for k in environ if k.startswith("HTTP_")]
+    names += [_header_name(k) for k in ("CONTENT_TYPE", "CONTENT_LENGTH") if environ.get(k)]
+    return tuple(sorted(names))
 
 
 def new_entry(provider: str, environ: dict, scheme: str | None, key: str | None) -> dict:
