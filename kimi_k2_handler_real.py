@@ -17,7 +17,7 @@ import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import catalogue
-from legacy_handler import HandlerText, LegacyHandler
+from legacy_handler import ChunkStream, HandlerText, LegacyHandler
 
 LONG_CONTEXT_MODEL = "moonshot-v1-128k"
 REASONING_MODEL = "moonshot-v1-32k"
@@ -125,7 +125,8 @@ class KimiK2ServiceReal(LegacyHandler):
     }
 
     def long_context_chat(self, messages: List[Dict[str, Any]], model: Optional[str] = None,
-                          max_tokens: Optional[int] = None, temperature: float = 0.3, **kwargs: Any) -> Any:
+                          max_tokens: Optional[int] = None, temperature: float = 0.3,
+                          **kwargs: Any) -> dict[str, Any] | ChunkStream:
         """chat_completion with the 128K model by default and a lower temperature."""
         return self.chat_completion(messages, model=model or LONG_CONTEXT_MODEL, max_tokens=max_tokens,
                                     temperature=temperature, **kwargs)

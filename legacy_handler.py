@@ -4,10 +4,10 @@ The handlers keep the original attributes and dict shapes (contract §4); every 
 through `providers.build_provider`. The key is never read from the environment: the vault
 (`UserAPIKeyService` sets `api_key`) or the caller supplies it.
 
-`chat_completion(stream=True)` opens the stream eagerly: a failure before the first chunk returns
-the usual error dict; otherwise a `ChunkStream` yields dicts `{"content", "finish_reason", "model"}`
-(+ `tool_calls` when the model calls a tool); the last has a finish_reason and `usage`, and a
-failure mid-stream ends it with `{"finish_reason": "error", "success": False, "error": ...}`.
+`chat_completion(stream=True)` opens the stream eagerly: a failure before the first chunk returns the
+usual error dict; otherwise a `ChunkStream` yields `{"content", "finish_reason", "model"}` dicts (plus
+`tool_calls` when the model calls a tool); the last has a finish_reason and `usage`; a failure
+mid-stream ends it with `{"finish_reason": "error", "success": False, "error": ...}`.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 KEY_CHECK_TIMEOUT_S = 10.0   # the original's deadline for test_connection and get_models
 ROLES = frozenset({"system", "user", "assistant", "tool"})
-# The only chat_completion(**kwargs) that reach the upstream request; anything else is dropped
-# (logged by name). json_schema response formats are sent as plain JSON mode (schema not sent).
+# The only chat_completion(**kwargs) sent upstream; others are dropped (logged by name). A json_schema
+# response_format is sent as plain JSON mode (the schema itself is not sent).
 ALLOWED_OPTIONS = ("top_p", "stop", "tools", "tool_choice", "response_format")
 # Failures of the connection itself, not answers from the provider ("service error" in the original).
 TRANSPORT = (errors.UpstreamTimeoutError, errors.UpstreamConnectionError, errors.IncompleteStreamError)
@@ -125,6 +125,7 @@ class ChunkStream(Iterator[dict[str, Any]]):
         self._relay = self._run()
 
     def _run(self) -> Iterator[dict[str, Any]]:
+        """Relay the chunks; a failure becomes a final error chunk; always close upstream."""
         try:
             yield chunk_dict(self._first)
             for chunk in self._chunks:
@@ -223,12 +224,13 @@ class LegacyHandler:
             return self._no_key()
         family = self.text.family
         try:
-            # The adapters expose no public list call; _get_json is their shared GET with error mapping.
+            # No public list call on the adapters: _get_json is their shared GET with error mapping.
             payload = self._provider(min(self.timeout, KEY_CHECK_TIMEOUT_S))._get_json("/models")
         except Exception as exc:  # noqa: BLE001
             status = exc.upstream_status if isinstance(exc, errors.UpstreamError) else None
             if status:
-                return {"success": False, "error": f"Failed to get {family} models: HTTP {status}", "status_code": status}
+                return {"success": False, "error": f"Failed to get {family} models: HTTP {status}",
+                        "status_code": status}
             return {"success": False, "error": f"{family} models list error: {self._describe(exc)}"}
         return {"success": True, "models": list(payload.get("data") or [])}
 
@@ -264,11 +266,7 @@ class LegacyHandler:
     def _open_stream(self, provider: Provider, req: ChatRequest) -> ChunkStream:
         """Start the stream and read its first chunk, so early failures surface as error dicts."""
         chunks = provider.stream(req)
-        try:
-            first = next(chunks)
-        except BaseException:
-            chunks.close()
-            raise
+        first = next(chunks)   # a generator that raised is already finished: its finally closed upstream
         return ChunkStream(chunks, first, self._chat_failure)
 
     def _chat_failure(self, exc: Exception) -> dict[str, Any]:
@@ -288,6 +286,7 @@ class LegacyHandler:
         return {k: v for k, v in out.items() if v is not None}
 
     def _no_key(self) -> dict[str, Any]:
+        """The original error for a missing key."""
         return {"success": False, "error": f"{self.text.name} API key not configured"}
 
     def _describe(self, exc: Exception) -> str:
@@ -296,4 +295,5 @@ class LegacyHandler:
         return self._scrub(text)[:500]
 
     def _scrub(self, text: str) -> str:
+        """Text with this key and anything key-shaped redacted."""
         return scrub(text, [self.api_key] if isinstance(self.api_key, (str, Secret)) else [])
