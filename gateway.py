@@ -122,8 +122,8 @@ class Gateway:
                       status: str, ttft_ms: float | None) -> None:
         """Record a stream's usage: the provider's own, or an estimate flagged as such."""
         if usage is None:
-            usage = Usage(prompt_tokens=start.features.prompt_tokens,
-                          completion_tokens=max(0, text_chars // 4), estimated=True)
+            usage = Usage(prompt_tokens=start.features.prompt_tokens,   # ~4 chars a token, rounded up
+                          completion_tokens=-(-max(0, text_chars) // 4), estimated=True)
             usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
         self._record(start.ctx, start.candidate, start.model_label.partition("/")[2], usage,
                      streamed=True, status=status, ttft_ms=ttft_ms,

@@ -1,9 +1,13 @@
 """The /v1 streaming body: OpenAI chunks, a usage chunk, [DONE], or an explicit error event."""
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
-from typing import Iterator
+from typing import Any, Iterator
+
+from flask import has_request_context, request
 
 import openai_wire as wire
 from errors import GatewayError, IncompleteStreamError
@@ -21,14 +25,74 @@ class _Tally:
         self.finish: str | None = None
         self.chars = 0
         self.status = "ok"
+        self.gone = False           # the client hung up (seen by the watcher)
+
+
+class ClientGone(ConnectionResetError):
+    """The client hung up mid-stream: raised into the streaming greenlet to stop the upstream read."""
+
+
+class _ClientWatch:
+    """Under gevent, notice a client hang-up while waiting for upstream, not at the next write.
+
+    Without it a disconnect is only seen when a write fails (about two chunks later), so a slow or
+    silent upstream stream kept running, and billing the user's key, long after the client left.
+    """
+
+    def __init__(self, client: Any, tally: _Tally) -> None:
+        import gevent
+        self.tally, self.pending, self.active = tally, None, True
+        self.target = gevent.getcurrent()
+        self.greenlet = gevent.spawn(self._run, client)
+
+    def _run(self, client: Any) -> None:
+        from gevent import get_hub, sleep
+        from gevent.socket import wait_read
+        try:
+            while True:
+                wait_read(client.fileno())
+                if not client.recv(1, socket.MSG_PEEK):
+                    break
+                sleep(0.05)                # pipelined bytes, not a hang-up: keep watching
+        except OSError:
+            pass                           # reset or closed: the client is gone too
+        if self.active:
+            self.tally.gone = True
+            self.pending = get_hub().loop.run_callback(
+                self.target.throw, ClientGone(errno.ECONNRESET, "client disconnected"))
+
+    def stop(self) -> None:
+        """Called first in the stream's finally: no interruption may land after this."""
+        self.active = False
+        if self.pending is not None:
+            self.pending.stop()
+        self.greenlet.kill(block=False)
+
+
+def _watch(client: Any, tally: _Tally) -> _ClientWatch | None:
+    """A watcher when serving under gevent (gunicorn's gevent worker), else None."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return None
+    if client is None or not monkey.is_module_patched("socket"):
+        return None
+    return _ClientWatch(client, tally)
 
 
 def sse_body(gateway: Gateway, start: StreamStart) -> Iterator[bytes]:
+    """The SSE body; the client socket is taken from the request (gunicorn) while it is active."""
+    client = request.environ.get("gunicorn.socket") if has_request_context() else None
+    return _sse(gateway, start, client)
+
+
+def _sse(gateway: Gateway, start: StreamStart, client: Any) -> Iterator[bytes]:
     """Yield the SSE bytes; always closes upstream and records usage, even on disconnect."""
     meta = {"request_id": start.ctx.request_id, "model": start.model_label,
             "created": int(time.time())}
-    tally, ttft_ms = _Tally(), (time.monotonic() - start.ctx.started) * 1000
+    tally, ttft_ms, watch = _Tally(), (time.monotonic() - start.ctx.started) * 1000, None
     try:
+        watch = _watch(client, tally)
         first = True
         for chunk in _chunks(start):
             if _note(tally, chunk):
@@ -40,8 +104,12 @@ def sse_body(gateway: Gateway, start: StreamStart) -> Iterator[bytes]:
             raise IncompleteStreamError("The provider's stream ended before the answer finished")
         yield wire.usage_chunk_bytes(tally.usage or _estimate(start, tally), **meta)
         yield wire.DONE
+    except ClientGone:
+        tally.status = "client_disconnected"
     except GatewayError as err:
         tally.status = "incomplete"
+        if tally.gone:                     # the upstream read was interrupted by the hang-up
+            return
         log.warning("stream %s ended with %s after %d chars", meta["request_id"], err.code,
                     tally.chars)
         yield wire.error_event_bytes(err.message, err.type, err.code)
@@ -49,6 +117,10 @@ def sse_body(gateway: Gateway, start: StreamStart) -> Iterator[bytes]:
         tally.status = "client_disconnected"
         raise
     finally:
+        if watch is not None:
+            watch.stop()
+        if tally.gone:
+            tally.status = "client_disconnected"
         start.chunks.close()
         gateway.finish_stream(start, tally.usage, tally.chars, tally.status, ttft_ms)
 
