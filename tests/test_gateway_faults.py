@@ -7,8 +7,10 @@ import httpx2
 import openai
 import pytest
 
-from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, gw_factory, sim,  # noqa: F401
-                                   sse_events, stream_text, usage_rows, wait_for)
+from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, sse_events, stream_text,
+                                   usage_rows, wait_for)
+
+pytest_plugins = ["tests.helpers.gateway_fixtures"]
 
 OPENAI = "openai/gpt-4o-mini"
 DEEPSEEK = "deepseek/deepseek-v4-flash"
@@ -40,7 +42,7 @@ def _sdk_args(model: str, *fallbacks: str, **extra) -> dict:
 
 
 @pytest.fixture
-def gw(gw_factory):  # noqa: F811
+def gw(gw_factory):
     """(app, client) with every key stored."""
     return gw_factory()
 
@@ -84,7 +86,7 @@ PERSISTENT = {
 
 
 @pytest.mark.parametrize("case", PERSISTENT)
-def test_persistent_failure_falls_back_to_next_candidate(gw_factory, sim, case):  # noqa: F811
+def test_persistent_failure_falls_back_to_next_candidate(gw_factory, sim, case):
     provider, fault = PERSISTENT[case]
     app, client = gw_factory(read_timeout_s=0.5)
     sim.script(SIM_IDS[provider], fault, fault)
@@ -150,7 +152,7 @@ def _stream(client, body: dict):
     return resp, sse_events(resp.data)
 
 
-def test_slow_first_token_falls_back_before_any_byte(gw_factory, sim):  # noqa: F811
+def test_slow_first_token_falls_back_before_any_byte(gw_factory, sim):
     app, client = gw_factory(ttft_deadline_s=0.5)
     sim.script("openai", {"first_chunk_delay_ms": 1500})
     resp, events = _stream(client, chat_body(OPENAI, DEEPSEEK))
@@ -184,7 +186,7 @@ def test_stream_cut_makes_the_sdk_raise_after_the_content(gw, sim):
     assert "".join(received) and "Hello from openai.".startswith("".join(received))
 
 
-def test_stream_stall_ends_with_error_event_and_closes_upstream(gw_factory, sim):  # noqa: F811
+def test_stream_stall_ends_with_error_event_and_closes_upstream(gw_factory, sim):
     app, client = gw_factory(stall_deadline_s=0.5)
     sim.script("openai", {"fault": "stall", "stall_s": 5, "after_chunks": 2})
     started = time.monotonic()
@@ -239,7 +241,7 @@ BREAKER = {
 
 
 @pytest.mark.parametrize("case", BREAKER)
-def test_primary_down_then_back_opens_and_closes_the_breaker(gw_factory, sim, case):  # noqa: F811
+def test_primary_down_then_back_opens_and_closes_the_breaker(gw_factory, sim, case):
     provider, fault = BREAKER[case]
     app, client = gw_factory(breaker_failures=2, breaker_cooldown_s=0.4)
     breaker = app.extensions["byok"].extra["breaker"]
@@ -262,7 +264,7 @@ def test_primary_down_then_back_opens_and_closes_the_breaker(gw_factory, sim, ca
     assert len(_chats(sim, "deepseek")) == 2
 
 
-def test_failed_probe_reopens_the_breaker(gw_factory, sim):  # noqa: F811
+def test_failed_probe_reopens_the_breaker(gw_factory, sim):
     app, client = gw_factory(breaker_failures=2, breaker_cooldown_s=0.3)
     breaker = app.extensions["byok"].extra["breaker"]
     key = breaker.key("current-user", "openai", "gpt-4o-mini")

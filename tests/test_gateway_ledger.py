@@ -1,6 +1,7 @@
 """The usage ledger behind /v1: provider usage, catalogue cost, savings, unpriced, failures, disconnects."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -10,9 +11,10 @@ import requests
 import catalogue
 from ledger import UsageEvent
 from providers.types import Usage
-from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, gw_factory, key_body,  # noqa: F401
-                                   server_env, sim, sse_events, usage_rows, wait_for)
-from tests.helpers.servers import GatewayProcess
+from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, sse_events, usage_rows,
+                                   wait_for)
+
+pytest_plugins = ["tests.helpers.gateway_fixtures"]
 
 PROMPT, COMPLETION = 1234, 567          # scripted provider usage: distinctive, never estimated
 # What each simulated provider reports as the answering model.
@@ -42,7 +44,7 @@ def _response_usage(resp, stream: bool) -> dict:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("provider", sorted(SIM_IDS))
-def test_recorded_usage_and_cost_match_provider_and_catalogue(gw_factory, sim, provider, stream):  # noqa: F811
+def test_recorded_usage_and_cost_match_provider_and_catalogue(gw_factory, sim, provider, stream):
     _, client = gw_factory(providers=[provider])
     sim.script(SIM_IDS[provider], {"usage": {"prompt_tokens": PROMPT, "completion_tokens": COMPLETION}})
     resp = client.post("/v1/chat/completions",
@@ -68,7 +70,7 @@ def test_recorded_usage_and_cost_match_provider_and_catalogue(gw_factory, sim, p
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_unknown_model_is_flagged_unpriced_with_null_cost(gw_factory, sim, stream):  # noqa: F811
+def test_unknown_model_is_flagged_unpriced_with_null_cost(gw_factory, sim, stream):
     _, client = gw_factory(providers=["openai"])
     resp = client.post("/v1/chat/completions",
                        json=chat_body("openai/some-unknown-model", stream=stream))
@@ -83,7 +85,7 @@ def test_unknown_model_is_flagged_unpriced_with_null_cost(gw_factory, sim, strea
     assert totals["unpriced_count"] == 1
 
 
-def test_dated_snapshot_is_priced_as_its_catalogue_alias(gw_factory, sim):  # noqa: F811
+def test_dated_snapshot_is_priced_as_its_catalogue_alias(gw_factory, sim):
     _, client = gw_factory(providers=["openai"])
     sim.script("openai", {"usage": {"prompt_tokens": PROMPT, "completion_tokens": COMPLETION}})
     resp = client.post("/v1/chat/completions", json=chat_body("openai/gpt-4o-mini-2024-07-18"))
@@ -94,7 +96,7 @@ def test_dated_snapshot_is_priced_as_its_catalogue_alias(gw_factory, sim):  # no
     assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)
 
 
-def test_null_priced_catalogue_embedding_is_unpriced(gw_factory, sim):  # noqa: F811
+def test_null_priced_catalogue_embedding_is_unpriced(gw_factory, sim):
     assert catalogue.model_info("google_gemini", "text-embedding-004").price_input is None
     _, client = gw_factory(providers=["google_gemini", "openai"])
     resp = client.post("/v1/embeddings", json={"model": "google_gemini/text-embedding-004",
@@ -109,7 +111,7 @@ def test_null_priced_catalogue_embedding_is_unpriced(gw_factory, sim):  # noqa: 
     assert ok["cost_usd"] == pytest.approx(tokens * 0.02 / 1_000_000, rel=1e-9)
 
 
-def test_failed_attempts_are_counted_on_the_successful_row(gw_factory, sim):  # noqa: F811
+def test_failed_attempts_are_counted_on_the_successful_row(gw_factory, sim):
     _, client = gw_factory(providers=["openai", "deepseek"])
     sim.script("openai", {"fault": "server_error"}, {"fault": "server_error"})
     sim.script("deepseek", {"fault": "rate_limit", "retry_after": 0},
@@ -122,7 +124,7 @@ def test_failed_attempts_are_counted_on_the_successful_row(gw_factory, sim):  # 
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_failed_request_is_recorded_as_error_without_billable_tokens(gw_factory, sim, stream):  # noqa: F811
+def test_failed_request_is_recorded_as_error_without_billable_tokens(gw_factory, sim, stream):
     _, client = gw_factory(providers=["openai", "deepseek"])
     sim.script("openai", *[{"fault": "overloaded"}] * 2)
     sim.script("deepseek", *[{"fault": "overloaded"}] * 2)
@@ -138,36 +140,34 @@ def test_failed_request_is_recorded_as_error_without_billable_tokens(gw_factory,
     assert totals["failed_count"] == 1 and totals["total_tokens"] == 0
 
 
-def test_client_disconnect_closes_upstream_and_records_received_usage(simulator, tmp_path):
-    simulator.reset()
-    simulator.configure("openai", chunks=60, chunk_delay_ms=50, content="word " * 60)
-    with GatewayProcess(tmp_path, server_env(simulator)) as gw:
-        assert requests.post(f"{gw.base}{API}/keys/openai", json=key_body("openai")).ok
-        resp = requests.post(gw.base + "/v1/chat/completions", stream=True, timeout=20,
-                             json=chat_body("openai/gpt-4o-mini", stream=True))
-        lines = resp.iter_lines()
-        received = [line for line, _ in zip(lines, range(6)) if line.startswith(b"data: ")]
-        assert received and b"word" in received[-1]
-        resp.close()                                            # the client goes away
-        closed = time.time()
-        entry = wait_for(lambda: next((e for e in simulator.requests("openai")
-                                       if e["client_disconnected"]), None), timeout=5)
-        assert entry["stream_ended"] - closed < 1.5            # upstream closed promptly
-        assert not entry["completed"]
+def test_client_disconnect_closes_upstream_and_records_received_usage(local_server, sim):
+    sim.configure("openai", chunks=60, chunk_delay_ms=50, content="word " * 60)
+    resp = requests.post(local_server.base + "/v1/chat/completions", stream=True, timeout=20,
+                         json=chat_body("openai/gpt-4o-mini", stream=True))
+    events = [json.loads(line[6:]) for line, _ in zip(resp.iter_lines(), range(6))
+              if line.startswith(b"data: ")]
+    assert events and "word" in events[-1]["choices"][0]["delta"]["content"]
+    resp.close()                                                # the client goes away
+    closed = time.time()
+    entry = wait_for(lambda: next((e for e in sim.requests("openai")
+                                   if e["client_disconnected"]), None), timeout=5)
+    assert entry["stream_ended"] - closed < 1.5                # upstream closed promptly
+    assert not entry["completed"]
 
-        def disconnected_row():
-            rows = usage_rows(_Http(gw.base))
-            return next((r for r in rows if r["status"] == "client_disconnected"), None)
-        row = wait_for(disconnected_row, timeout=5)
-    assert row["streamed"] and row["prompt_tokens"] > 0
-    assert row["completion_tokens"] < 60                     # only what was received
+    def recorded():
+        rows = usage_rows(_Http(local_server.base))
+        return next((r for r in rows if r["request_id"] == events[0]["id"]), None)
+    row = wait_for(recorded, timeout=5)
+    assert row["status"] == "client_disconnected" and row["streamed"]
+    assert row["estimated"] and row["prompt_tokens"] > 0
+    assert row["completion_tokens"] < 60                       # only what was received
     priced = catalogue.model_info("openai", "gpt-4o-mini").cost_usd(row["prompt_tokens"],
                                                                      row["completion_tokens"])
     assert row["cost_usd"] == pytest.approx(priced, rel=1e-9)
 
 
 class _Http:
-    """A requests session that answers usage_rows' client.get(path)."""
+    """A requests-based stand-in for the test client's get(path)."""
 
     def __init__(self, base: str) -> None:
         self.base = base

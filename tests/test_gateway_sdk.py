@@ -11,11 +11,13 @@ import pytest
 import requests
 
 from simulator.content import count_tokens, embedding_vector
-from tests.helpers.gateway import API, CHAT_MODELS, SIM_IDS, key_body, server_env, sse_events
+from tests.helpers.gateway import (API, CHAT_MODELS, SERVER_KEYED, SIM_IDS, key_body, server_env,
+                                   sse_events)
 from tests.helpers.servers import ROOT, GatewayProcess
 
+pytest_plugins = ["tests.helpers.gateway_fixtures"]
 pytestmark = pytest.mark.e2e
-KEYED = ("openai", "anthropic", "google_gemini", "glm_4_6")   # the server stores only these keys
+KEYED = SERVER_KEYED   # the shared server stores only these keys
 PROMPT = "Hi there"
 WEATHER = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather in a city",
@@ -23,22 +25,18 @@ WEATHER = [{"type": "function", "function": {
                    "required": ["city"]}}}]
 
 
-@pytest.fixture(scope="module")
-def server(simulator, tmp_path_factory):
-    """One local-mode gateway process with keys for KEYED providers."""
-    with GatewayProcess(tmp_path_factory.mktemp("gw"), server_env(simulator)) as gw:
-        for provider in KEYED:
-            resp = requests.post(f"{gw.base}{API}/keys/{provider}", json=key_body(provider))
-            assert resp.status_code == 200
-        yield gw
+@pytest.fixture
+def server(local_server):
+    """The shared running local-mode gateway."""
+    return local_server
 
 
 @pytest.fixture
-def client(server, simulator):
+def client(server, sim):
     """An SDK client on the gateway; the simulator is reset for each test."""
-    simulator.reset()
-    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused-in-local-mode",
-                         max_retries=0, timeout=20)
+    with openai.OpenAI(base_url=server.base + "/v1", api_key="unused-in-local-mode",
+                       max_retries=0, timeout=20) as sdk:
+        yield sdk
 
 
 def _reply(provider: str) -> str:
@@ -64,8 +62,8 @@ def test_chat_plain(client, provider):
 
 
 @pytest.mark.parametrize("provider", KEYED)
-def test_chat_stream_ends_with_usage_chunk(client, provider, simulator):
-    simulator.configure(SIM_IDS[provider], chunks=4)
+def test_chat_stream_ends_with_usage_chunk(client, provider, sim):
+    sim.configure(SIM_IDS[provider], chunks=4)
     label = f"{provider}/{CHAT_MODELS[provider]}"
     raw = client.chat.completions.with_raw_response.create(**_ask(label), stream=True)
     assert raw.headers["X-BYOK-Provider"] == label
@@ -162,25 +160,26 @@ def _create_token(workdir, env: dict) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_token_mode_with_cli_token(simulator, tmp_path):
-    simulator.reset()
-    env = server_env(simulator, BYOK_AUTH_MODE="token")
+def test_token_mode_with_cli_token(sim, tmp_path):
+    env = server_env(sim, BYOK_AUTH_MODE="token")
     token = _create_token(tmp_path, env)
     with GatewayProcess(tmp_path, env) as gw:
         auth = {"Authorization": f"Bearer {token}"}
         saved = requests.post(f"{gw.base}{API}/keys/openai", json=key_body("openai"), headers=auth)
         assert saved.status_code == 200
         sdk = openai.OpenAI(base_url=gw.base + "/v1", api_key=token, max_retries=0, timeout=20)
+        wrong = openai.OpenAI(base_url=gw.base + "/v1", api_key="byok_wrong", max_retries=0)
         resp = sdk.chat.completions.create(**_ask("openai/gpt-4o-mini"))
         assert resp.choices[0].message.content == _reply("openai")
         stream = sdk.chat.completions.create(**_ask("openai/gpt-4o-mini"), stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == _reply("openai")
         assert [m.id for m in sdk.models.list()][1].startswith("openai/")
-        wrong = openai.OpenAI(base_url=gw.base + "/v1", api_key="byok_wrong", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             wrong.chat.completions.create(**_ask("openai/gpt-4o-mini"))
         raw = requests.post(gw.base + "/v1/chat/completions", json=_ask("openai/gpt-4o-mini"))
         assert raw.status_code == 401 and set(raw.json()["error"]) >= {"message", "type", "code"}
+        sdk.close()
+        wrong.close()
         assert token not in gw.output()
 
 

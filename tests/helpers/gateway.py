@@ -1,10 +1,11 @@
-"""Shared set-up for the gateway tests: simulator URLs, stored keys, fast settings, SSE parsing."""
+"""Shared set-up for the gateway tests: simulator URLs, stored keys, fast settings, SSE parsing.
+
+The fixtures live in tests/helpers/gateway_fixtures.py (loaded with `pytest_plugins`).
+"""
 from __future__ import annotations
 
 import json
 import time
-
-import pytest
 
 API = "/api/user/api-keys/current-user"
 # Gateway provider id -> simulator short id.
@@ -19,6 +20,8 @@ CHAT_MODELS = {"openai": "gpt-4o-mini", "deepseek": "deepseek-v4-flash", "kimi_k
                "glm_4_6": "glm-4.6", "anthropic": "claude-sonnet-4-5",
                "google_gemini": "gemini-2.5-flash", "azure_openai": "gpt-4o"}
 AZURE_DEPLOYMENT = "gpt-4o"
+# The providers the shared running server holds keys for (the rest stay keyless on purpose).
+SERVER_KEYED = ("openai", "anthropic", "google_gemini", "glm_4_6")
 # Fast, deterministic gateway settings for fault tests.
 FAST = dict(test_on_save=False, retry_base_s=0.01, retry_cap_s=2.0, read_timeout_s=2.0,
             connect_timeout_s=1.0, ttft_deadline_s=2.0, stall_deadline_s=2.0,
@@ -110,23 +113,3 @@ def wait_for(predicate, timeout: float = 5.0, step: float = 0.02):
             assert value, "condition not met in time"
             return value
         time.sleep(step)
-
-
-@pytest.fixture
-def sim(simulator):
-    """The session simulator, reset (log, scripts, config) for this test."""
-    simulator.reset()
-    yield simulator
-    simulator.reset()
-
-
-@pytest.fixture
-def gw_factory(make_app, sim):
-    """Factory: an in-process app on the simulator with fast settings (+ overrides) and a client
-    that already stored keys for `providers`."""
-    def _make(providers=tuple(SIM_IDS), **overrides):
-        app = make_app(base_urls=base_urls(sim), **{**FAST, **overrides})
-        client = app.test_client()
-        save_keys(client, sim, providers)
-        return app, client
-    return _make
