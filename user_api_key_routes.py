@@ -113,15 +113,14 @@ def get_user_usage(user_id: str):
     _guard(user_id)
     start, end = _date_arg("from"), _date_arg("to")
     ledger = _services().extra["ledger"]
-    fmt = request.args.get("format") or "json"
+    fmt, group_by = request.args.get("format") or "json", request.args.get("group_by") or None
     if fmt not in ("json", "csv"):
         raise BadRequestError("format must be json or csv", code="invalid_query")
+    if group_by not in (None, "provider", "model", "day"):
+        raise BadRequestError("group_by must be provider, model or day", code="invalid_query")
     if fmt == "csv":
         return Response(ledger.rows_csv(user_id, start=start, end=end), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=usage-{user_id}.csv"})
-    group_by = request.args.get("group_by") or None
-    if group_by not in (None, "provider", "model", "day"):
-        raise BadRequestError("group_by must be provider, model or day", code="invalid_query")
     return jsonify(success=True, user_id=user_id,
                    **ledger.summary(user_id, start=start, end=end, group_by=group_by))
 
