@@ -1,7 +1,6 @@
 """The /v1 streaming body: OpenAI chunks, a usage chunk, [DONE], or an explicit error event."""
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 import time
@@ -28,25 +27,23 @@ class _Tally:
         self.gone = False           # the client hung up (seen by the watcher)
 
 
-class ClientGone(ConnectionResetError):
-    """The client hung up mid-stream: raised into the streaming greenlet to stop the upstream read."""
-
-
 class _ClientWatch:
     """Under gevent, notice a client hang-up while waiting for upstream, not at the next write.
 
-    Without it a disconnect is only seen when a write fails (about two chunks later), so a slow or
+    Without it a hang-up is only seen when a write fails (about two chunks later), so a slow or
     silent upstream stream kept running, and billing the user's key, long after the client left.
+    On a hang-up the upstream socket is shut down, so the stream's own read ends the way an
+    upstream cut does, on the normal error path. Nothing is ever raised into the request's
+    greenlet: an asynchronous exception could land inside connection-pool clean-up code.
     """
 
-    def __init__(self, client: Any, tally: _Tally) -> None:
+    def __init__(self, client: Any, tally: _Tally, chunks: Iterator[StreamChunk]) -> None:
         import gevent
-        self.tally, self.pending, self.active = tally, None, True
-        self.target = gevent.getcurrent()
+        self.tally, self.chunks, self.active = tally, chunks, True
         self.greenlet = gevent.spawn(self._run, client)
 
     def _run(self, client: Any) -> None:
-        from gevent import get_hub, sleep
+        from gevent import sleep
         from gevent.socket import wait_read
         try:
             while True:
@@ -58,18 +55,46 @@ class _ClientWatch:
             pass                           # reset or closed: the client is gone too
         if self.active:
             self.tally.gone = True
-            self.pending = get_hub().loop.run_callback(
-                self.target.throw, ClientGone(errno.ECONNRESET, "client disconnected"))
+            _shut_down_upstream(self.chunks)
 
     def stop(self) -> None:
-        """Called first in the stream's finally: no interruption may land after this."""
+        """Called first in the stream's finally: the watcher does nothing after this."""
         self.active = False
-        if self.pending is not None:
-            self.pending.stop()
         self.greenlet.kill(block=False)
 
 
-def _watch(client: Any, tally: _Tally) -> _ClientWatch | None:
+def _upstream_response(chunks: Iterator[StreamChunk]) -> Any:
+    """The requests.Response a provider stream reads from, found in its suspended generators."""
+    import requests
+    todo, seen = [chunks], set()
+    while todo:
+        gen = todo.pop()
+        frame = getattr(gen, "gi_frame", None)
+        if frame is None or id(gen) in seen:
+            continue
+        seen.add(id(gen))
+        for value in frame.f_locals.values():
+            if isinstance(value, requests.Response):
+                return value
+            if hasattr(value, "gi_frame"):
+                todo.append(value)
+    return None
+
+
+def _shut_down_upstream(chunks: Iterator[StreamChunk]) -> None:
+    """Shut the socket of a still-open upstream body (never one already back in the pool)."""
+    raw = getattr(_upstream_response(chunks), "raw", None)
+    if raw is None or raw.isclosed():
+        return
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watch(client: Any, tally: _Tally, chunks: Iterator[StreamChunk]) -> _ClientWatch | None:
     """A watcher when serving under gevent (gunicorn's gevent worker), else None."""
     try:
         from gevent import monkey
@@ -77,7 +102,7 @@ def _watch(client: Any, tally: _Tally) -> _ClientWatch | None:
         return None
     if client is None or not monkey.is_module_patched("socket"):
         return None
-    return _ClientWatch(client, tally)
+    return _ClientWatch(client, tally, chunks)
 
 
 def sse_body(gateway: Gateway, start: StreamStart) -> Iterator[bytes]:
@@ -92,7 +117,7 @@ def _sse(gateway: Gateway, start: StreamStart, client: Any) -> Iterator[bytes]:
             "created": int(time.time())}
     tally, ttft_ms, watch = _Tally(), (time.monotonic() - start.ctx.started) * 1000, None
     try:
-        watch = _watch(client, tally)
+        watch = _watch(client, tally, start.chunks)
         first = True
         for chunk in _chunks(start):
             if _note(tally, chunk):
@@ -104,11 +129,9 @@ def _sse(gateway: Gateway, start: StreamStart, client: Any) -> Iterator[bytes]:
             raise IncompleteStreamError("The provider's stream ended before the answer finished")
         yield wire.usage_chunk_bytes(tally.usage or _estimate(start, tally), **meta)
         yield wire.DONE
-    except ClientGone:
-        tally.status = "client_disconnected"
     except GatewayError as err:
         tally.status = "incomplete"
-        if tally.gone:                     # the upstream read was interrupted by the hang-up
+        if tally.gone:                     # upstream was shut down because the client left
             return
         log.warning("stream %s ended with %s after %d chars", meta["request_id"], err.code,
                     tally.chars)
