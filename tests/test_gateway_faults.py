@@ -3,42 +3,17 @@ from __future__ import annotations
 
 import time
 
-import httpx2
 import openai
 import pytest
 
-from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, sse_events, stream_text,
-                                   usage_rows, wait_for)
+from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, chat_log, inprocess_sdk,
+                                   label, sdk_args, sse_events, stream_text, usage_rows, wait_for)
 
 pytest_plugins = ["tests.helpers.gateway_fixtures"]
 
 OPENAI = "openai/gpt-4o-mini"
 DEEPSEEK = "deepseek/deepseek-v4-flash"
 ERROR_KEYS = {"message", "type", "code"}
-
-
-def _label(provider: str) -> str:
-    return f"{provider}/{CHAT_MODELS[provider]}"
-
-
-def _chats(sim, provider: str) -> list[dict]:
-    """The simulator's log of chat requests to one gateway provider id."""
-    return [e for e in sim.requests(SIM_IDS[provider]) if e["endpoint"] == "chat"]
-
-
-def _sdk(app) -> openai.OpenAI:
-    """The openai SDK talking to the in-process app (no socket)."""
-    transport = httpx2.WSGITransport(app=app)
-    return openai.OpenAI(base_url="http://localhost/v1", api_key="unused-in-local-mode",
-                         max_retries=0, http_client=httpx2.Client(transport=transport))
-
-
-def _sdk_args(model: str, *fallbacks: str, **extra) -> dict:
-    """chat.completions.create arguments; the fallback list travels in extra_body."""
-    args = dict(model=model, messages=[{"role": "user", "content": "Hi there"}], **extra)
-    if fallbacks:
-        args["extra_body"] = {"models": [model, *fallbacks]}
-    return args
 
 
 @pytest.fixture
@@ -62,15 +37,15 @@ def test_transient_failure_is_retried_once_and_succeeds(gw, sim, case):
     provider, fault, hinted = TRANSIENT[case]
     sim.script(SIM_IDS[provider], fault)
     app, client = gw
-    resp = client.post("/v1/chat/completions", json=chat_body(_label(provider), DEEPSEEK))
+    resp = client.post("/v1/chat/completions", json=chat_body(label(provider), DEEPSEEK))
     assert resp.status_code == 200, resp.get_json()
-    assert resp.headers["X-BYOK-Provider"] == _label(provider)
+    assert resp.headers["X-BYOK-Provider"] == label(provider)
     assert resp.get_json()["choices"][0]["message"]["content"] == f"Hello from {SIM_IDS[provider]}."
-    first, second = _chats(sim, provider)             # exactly two upstream requests
+    first, second = chat_log(sim, provider)             # exactly two upstream requests
     assert first["fault"] == fault["fault"] and second["status"] == 200
     assert second["ts"] - first["ts"] >= hinted * 0.95   # the provider's hint was waited out
     assert second["ts"] - first["ts"] < hinted + 1.0
-    assert _chats(sim, "deepseek") == []
+    assert chat_log(sim, "deepseek") == []
     assert usage_rows(client)[-1]["attempts"] == 2
 
 
@@ -91,12 +66,12 @@ def test_persistent_failure_falls_back_to_next_candidate(gw_factory, sim, case):
     app, client = gw_factory(read_timeout_s=0.5)
     sim.script(SIM_IDS[provider], fault, fault)
     started = time.monotonic()
-    resp = client.post("/v1/chat/completions", json=chat_body(_label(provider), DEEPSEEK))
+    resp = client.post("/v1/chat/completions", json=chat_body(label(provider), DEEPSEEK))
     assert resp.status_code == 200, resp.get_json()
     assert resp.headers["X-BYOK-Provider"] == DEEPSEEK
     assert resp.get_json()["model"] == DEEPSEEK
     assert resp.get_json()["choices"][0]["message"]["content"] == "Hello from deepseek."
-    assert len(_chats(sim, provider)) == 2 and len(_chats(sim, "deepseek")) == 1
+    assert len(chat_log(sim, provider)) == 2 and len(chat_log(sim, "deepseek")) == 1
     assert time.monotonic() - started < 3.0               # hang: two 0.5 s read timeouts
     assert usage_rows(client)[-1]["attempts"] == 3
 
@@ -106,11 +81,11 @@ def test_everything_rate_limited_is_a_429_the_sdk_raises(gw, sim):
     sim.script("openai", *[{"fault": "rate_limit", "retry_after": 0}] * 2)
     sim.script("deepseek", *[{"fault": "rate_limit", "retry_after": 0}] * 2)
     with pytest.raises(openai.RateLimitError) as info:
-        _sdk(app).chat.completions.create(**_sdk_args(OPENAI, DEEPSEEK))
+        inprocess_sdk(app).chat.completions.create(**sdk_args(OPENAI, DEEPSEEK))
     assert info.value.status_code == 429
     assert set(info.value.body) >= ERROR_KEYS and info.value.code == "upstream_rate_limited"
     assert "DeepSeek" in info.value.message
-    assert len(_chats(sim, "openai")) == 2 and len(_chats(sim, "deepseek")) == 2
+    assert len(chat_log(sim, "openai")) == 2 and len(chat_log(sim, "deepseek")) == 2
 
 
 # -- final errors: no retry, no fallback ------------------------------------------------------
@@ -122,10 +97,10 @@ def test_content_filter_is_a_clear_400_without_retry(gw, sim, provider, reason):
     app, _ = gw
     sim.script(SIM_IDS[provider], {"fault": "content_filter"})
     with pytest.raises(openai.BadRequestError) as info:
-        _sdk(app).chat.completions.create(**_sdk_args(_label(provider), DEEPSEEK))
+        inprocess_sdk(app).chat.completions.create(**sdk_args(label(provider), DEEPSEEK))
     assert info.value.status_code == 400 and info.value.code == "content_filter"
     assert set(info.value.body) >= ERROR_KEYS and reason in info.value.message
-    assert len(_chats(sim, provider)) == 1 and _chats(sim, "deepseek") == []
+    assert len(chat_log(sim, provider)) == 1 and chat_log(sim, "deepseek") == []
 
 
 def test_context_length_moves_to_a_larger_window_never_the_same_model(gw, sim):
@@ -134,7 +109,7 @@ def test_context_length_moves_to_a_larger_window_never_the_same_model(gw, sim):
     body = chat_body("openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-4.1")  # 128k, 128k, 1M
     resp = client.post("/v1/chat/completions", json=body)
     assert resp.status_code == 200 and resp.get_json()["model"] == "openai/gpt-4.1"
-    assert [e["model"] for e in _chats(sim, "openai")] == ["gpt-4o-mini", "gpt-4.1"]
+    assert [e["model"] for e in chat_log(sim, "openai")] == ["gpt-4o-mini", "gpt-4.1"]
 
 
 def test_context_length_with_no_larger_window_is_a_400(gw, sim):
@@ -143,7 +118,7 @@ def test_context_length_with_no_larger_window_is_a_400(gw, sim):
     resp = client.post("/v1/chat/completions", json=chat_body(OPENAI, "openai/gpt-4o"))
     assert resp.status_code == 400
     assert resp.get_json()["error"]["code"] == "context_length_exceeded"
-    assert len(_chats(sim, "openai")) == 1
+    assert len(chat_log(sim, "openai")) == 1
 
 
 # -- streams ----------------------------------------------------------------------------------
@@ -160,7 +135,7 @@ def test_slow_first_token_falls_back_before_any_byte(gw_factory, sim):
     assert stream_text(events) == "Hello from deepseek."
     assert all(e["model"] == DEEPSEEK for e in events if isinstance(e, dict))
     assert events[-1] == "[DONE]" and events[-2]["usage"]["completion_tokens"] == 5
-    assert len(_chats(sim, "openai")) == 1      # a missed TTFT is not retried on the same model
+    assert len(chat_log(sim, "openai")) == 1      # a missed TTFT is not retried on the same model
 
 
 def test_stream_cut_mid_answer_ends_with_error_event_never_done(gw, sim):
@@ -172,7 +147,7 @@ def test_stream_cut_mid_answer_ends_with_error_event_never_done(gw, sim):
     assert "[DONE]" not in events
     error = events[-1]["error"]
     assert set(error) >= ERROR_KEYS and error["code"] == "incomplete_stream"
-    assert _chats(sim, "deepseek") == []         # content already went out: no fallback
+    assert chat_log(sim, "deepseek") == []         # content already went out: no fallback
     assert usage_rows(client)[-1]["status"] == "incomplete"
 
 
@@ -181,7 +156,7 @@ def test_stream_cut_makes_the_sdk_raise_after_the_content(gw, sim):
     sim.script("openai", {"fault": "cut", "after_chunks": 2})
     received = []
     with pytest.raises(openai.APIError):
-        for chunk in _sdk(app).chat.completions.create(**_sdk_args(OPENAI), stream=True):
+        for chunk in inprocess_sdk(app).chat.completions.create(**sdk_args(OPENAI), stream=True):
             received += [c.delta.content or "" for c in chunk.choices]
     assert "".join(received) and "Hello from openai.".startswith("".join(received))
 
@@ -204,7 +179,7 @@ def test_stream_stall_ends_with_error_event_and_closes_upstream(gw_factory, sim)
     assert time.monotonic() - started < 2.5
     assert stream_text(events) and "[DONE]" not in events
     assert events[-1]["error"]["code"] == "incomplete_stream"
-    wait_for(lambda: _chats(sim, "openai")[0]["client_disconnected"], timeout=3)
+    wait_for(lambda: chat_log(sim, "openai")[0]["client_disconnected"], timeout=3)
 
 
 def test_midstream_error_event_is_forwarded_as_sse_error(gw, sim):
@@ -218,13 +193,13 @@ def test_midstream_error_event_is_forwarded_as_sse_error(gw, sim):
 def test_malformed_chunk_is_skipped_and_stream_completes(gw, sim, provider):
     app, client = gw
     sim.script(SIM_IDS[provider], {"fault": "malformed_chunk"})
-    resp, events = _stream(client, chat_body(_label(provider)))
+    resp, events = _stream(client, chat_body(label(provider)))
     assert resp.status_code == 200 and events[-1] == "[DONE]"
     # a malformed frame carries no text, so the answer is whole
     assert stream_text(events) == f"Hello from {SIM_IDS[provider]}."
     assert events[-2]["usage"]["completion_tokens"] == 5
     assert client.get("/health").status_code == 200
-    again = client.post("/v1/chat/completions", json=chat_body(_label(provider)))
+    again = client.post("/v1/chat/completions", json=chat_body(label(provider)))
     assert again.status_code == 200
 
 
@@ -233,7 +208,7 @@ def test_stream_without_done_is_finalised_with_usage(gw, sim, provider):
     app, client = gw
     sim.script(SIM_IDS[provider], {"fault": "no_done", "usage": {"prompt_tokens": 11,
                                                                  "completion_tokens": 7}})
-    resp, events = _stream(client, chat_body(_label(provider)))
+    resp, events = _stream(client, chat_body(label(provider)))
     assert stream_text(events) == f"Hello from {SIM_IDS[provider]}."
     assert events[-1] == "[DONE]" and events[-2]["choices"] == []
     usage = events[-2]["usage"]
@@ -256,7 +231,7 @@ def test_primary_down_then_back_opens_and_closes_the_breaker(gw_factory, sim, ca
     app, client = gw_factory(breaker_failures=2, breaker_cooldown_s=0.4)
     breaker = app.extensions["byok"].extra["breaker"]
     key = breaker.key("current-user", provider, CHAT_MODELS[provider])
-    body = chat_body(_label(provider), DEEPSEEK)
+    body = chat_body(label(provider), DEEPSEEK)
 
     def served_by() -> str:
         resp = client.post("/v1/chat/completions", json=body)
@@ -266,12 +241,12 @@ def test_primary_down_then_back_opens_and_closes_the_breaker(gw_factory, sim, ca
     sim.script(SIM_IDS[provider], fault, fault)
     assert served_by() == DEEPSEEK and breaker.is_open(key)         # 2 failures: open
     assert served_by() == DEEPSEEK                                   # skipped while cooling down
-    assert len(_chats(sim, provider)) == 2
+    assert len(chat_log(sim, provider)) == 2
     time.sleep(0.45)
-    assert served_by() == _label(provider)                           # the probe succeeds...
-    assert not breaker.is_open(key) and len(_chats(sim, provider)) == 3
-    assert served_by() == _label(provider)                           # ...and it stays closed
-    assert len(_chats(sim, "deepseek")) == 2
+    assert served_by() == label(provider)                           # the probe succeeds...
+    assert not breaker.is_open(key) and len(chat_log(sim, provider)) == 3
+    assert served_by() == label(provider)                           # ...and it stays closed
+    assert len(chat_log(sim, "deepseek")) == 2
 
 
 def test_failed_probe_reopens_the_breaker(gw_factory, sim):
@@ -285,7 +260,7 @@ def test_failed_probe_reopens_the_breaker(gw_factory, sim):
     assert client.post("/v1/chat/completions", json=body).headers["X-BYOK-Provider"] == DEEPSEEK
     assert breaker.is_open(key)
     assert client.post("/v1/chat/completions", json=body).headers["X-BYOK-Provider"] == DEEPSEEK
-    assert len(_chats(sim, "openai")) == 4       # 2 + probe (with its one retry), then skipped
+    assert len(chat_log(sim, "openai")) == 4       # 2 + probe (with its one retry), then skipped
 
 
 # -- provider quota ---------------------------------------------------------------------------
@@ -295,13 +270,13 @@ def test_zhipu_1113_quota_falls_back_at_once_and_marks_the_key(gw, sim):
     body = chat_body("glm_4_6/glm-4.6", OPENAI)
     resp = client.post("/v1/chat/completions", json=body)
     assert resp.status_code == 200 and resp.headers["X-BYOK-Provider"] == OPENAI
-    assert len(_chats(sim, "glm_4_6")) == 1                           # never retried
+    assert len(chat_log(sim, "glm_4_6")) == 1                           # never retried
     status = client.get(f"{API}/status").get_json()["status"]["glm_4_6"]
     assert status["key_health"] == "quota_exhausted"
     assert "余额不足" in status["test_result"]["message"]
     again = client.post("/v1/chat/completions", json=body)            # the router skips the key
     assert again.headers["X-BYOK-Provider"] == OPENAI
-    assert len(_chats(sim, "glm_4_6")) == 1
+    assert len(chat_log(sim, "glm_4_6")) == 1
     models = [m["id"] for m in client.get("/v1/models").get_json()["data"]]
     assert not any(m.startswith("glm_4_6/") for m in models)
     alone = client.post("/v1/chat/completions", json=chat_body("glm_4_6/glm-4.6"))

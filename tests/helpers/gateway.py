@@ -86,6 +86,33 @@ def chat_body(model: str, *fallbacks: str, stream: bool = False, text: str = "Hi
     return body
 
 
+def label(provider: str) -> str:
+    """'<provider>/<model>' for a provider's default chat model."""
+    return f"{provider}/{CHAT_MODELS[provider]}"
+
+
+def chat_log(sim, provider: str) -> list[dict]:
+    """The simulator's log of chat requests to one gateway provider id."""
+    return [e for e in sim.requests(SIM_IDS[provider]) if e["endpoint"] == "chat"]
+
+
+def inprocess_sdk(app):
+    """The openai SDK talking to an in-process app through a WSGI transport (no socket)."""
+    import httpx2
+    import openai
+    transport = httpx2.WSGITransport(app=app)
+    return openai.OpenAI(base_url="http://localhost/v1", api_key="unused-in-local-mode",
+                         max_retries=0, http_client=httpx2.Client(transport=transport))
+
+
+def sdk_args(model: str, *fallbacks: str, **extra) -> dict:
+    """chat.completions.create arguments; the fallback list travels in extra_body."""
+    args = dict(model=model, messages=[{"role": "user", "content": "Hi there"}], **extra)
+    if fallbacks:
+        args["extra_body"] = {"models": [model, *fallbacks]}
+    return args
+
+
 def usage_rows(client) -> list[dict]:
     """Every usage row of current-user via ?format=csv (typed where the tests need it)."""
     import csv
