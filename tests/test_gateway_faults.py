@@ -1,6 +1,7 @@
 """Fault handling of the /v1 gateway against the simulator: retries, fallback, streams, breakers."""
 from __future__ import annotations
 
+import functools
 import time
 
 import openai
@@ -41,7 +42,7 @@ def test_transient_failure_is_retried_once_and_succeeds(gw, sim, case):
     assert resp.status_code == 200, resp.get_json()
     assert resp.headers["X-BYOK-Provider"] == label(provider)
     assert resp.get_json()["choices"][0]["message"]["content"] == f"Hello from {SIM_IDS[provider]}."
-    first, second = chat_log(sim, provider)             # exactly two upstream requests
+    first, second = chat_log(sim, provider)   # exactly two upstream requests
     assert first["fault"] == fault["fault"] and second["status"] == 200
     assert second["ts"] - first["ts"] >= hinted * 0.95   # the provider's hint was waited out
     assert second["ts"] - first["ts"] < hinted + 1.0
@@ -72,8 +73,17 @@ def test_persistent_failure_falls_back_to_next_candidate(gw_factory, sim, case):
     assert resp.get_json()["model"] == DEEPSEEK
     assert resp.get_json()["choices"][0]["message"]["content"] == "Hello from deepseek."
     assert len(chat_log(sim, provider)) == 2 and len(chat_log(sim, "deepseek")) == 1
-    assert time.monotonic() - started < 3.0               # hang: two 0.5 s read timeouts
+    assert time.monotonic() - started < 3.0   # hang: two 0.5 s read timeouts
     assert usage_rows(client)[-1]["attempts"] == 3
+
+
+def test_retry_after_beyond_the_cap_moves_on_without_waiting(gw, sim):
+    _, client = gw   # retry_cap_s is 2 in the fast settings
+    sim.script("openai", {"fault": "rate_limit", "retry_after": 30})
+    started = time.monotonic()
+    resp = client.post("/v1/chat/completions", json=chat_body(OPENAI, DEEPSEEK))
+    assert resp.headers["X-BYOK-Provider"] == DEEPSEEK and time.monotonic() - started < 1.5
+    assert len(chat_log(sim, "openai")) == 1
 
 
 def test_everything_rate_limited_is_a_429_the_sdk_raises(gw, sim):
@@ -89,15 +99,18 @@ def test_everything_rate_limited_is_a_429_the_sdk_raises(gw, sim):
 
 
 # -- final errors: no retry, no fallback ------------------------------------------------------
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("provider, reason", [
     ("openai", "flagged as potentially violating our usage policy"),
     ("glm_4_6", "系统检测到输入或生成内容可能包含不安全或敏感内容"),
+    ("google_gemini", "the prompt was blocked (SAFETY)"),
 ])
-def test_content_filter_is_a_clear_400_without_retry(gw, sim, provider, reason):
+def test_content_filter_is_a_clear_400_without_retry(gw, sim, provider, reason, stream):
     app, _ = gw
     sim.script(SIM_IDS[provider], {"fault": "content_filter"})
     with pytest.raises(openai.BadRequestError) as info:
-        inprocess_sdk(app).chat.completions.create(**sdk_args(label(provider), DEEPSEEK))
+        inprocess_sdk(app).chat.completions.create(**sdk_args(label(provider), DEEPSEEK),
+                                                   stream=stream)
     assert info.value.status_code == 400 and info.value.code == "content_filter"
     assert set(info.value.body) >= ERROR_KEYS and reason in info.value.message
     assert len(chat_log(sim, provider)) == 1 and chat_log(sim, "deepseek") == []
@@ -106,7 +119,7 @@ def test_content_filter_is_a_clear_400_without_retry(gw, sim, provider, reason):
 def test_context_length_moves_to_a_larger_window_never_the_same_model(gw, sim):
     _, client = gw
     sim.script("openai", {"fault": "context_length"})
-    body = chat_body("openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-4.1")  # 128k, 128k, 1M
+    body = chat_body("openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-4.1")   # 128k, 128k, 1M
     resp = client.post("/v1/chat/completions", json=body)
     assert resp.status_code == 200 and resp.get_json()["model"] == "openai/gpt-4.1"
     assert [e["model"] for e in chat_log(sim, "openai")] == ["gpt-4o-mini", "gpt-4.1"]
@@ -135,7 +148,7 @@ def test_slow_first_token_falls_back_before_any_byte(gw_factory, sim):
     assert stream_text(events) == "Hello from deepseek."
     assert all(e["model"] == DEEPSEEK for e in events if isinstance(e, dict))
     assert events[-1] == "[DONE]" and events[-2]["usage"]["completion_tokens"] == 5
-    assert len(chat_log(sim, "openai")) == 1      # a missed TTFT is not retried on the same model
+    assert len(chat_log(sim, "openai")) == 1   # a missed TTFT is not retried on the same model
 
 
 def test_stream_cut_mid_answer_ends_with_error_event_never_done(gw, sim):
@@ -147,7 +160,7 @@ def test_stream_cut_mid_answer_ends_with_error_event_never_done(gw, sim):
     assert "[DONE]" not in events
     error = events[-1]["error"]
     assert set(error) >= ERROR_KEYS and error["code"] == "incomplete_stream"
-    assert chat_log(sim, "deepseek") == []         # content already went out: no fallback
+    assert chat_log(sim, "deepseek") == []   # content already went out: no fallback
     assert usage_rows(client)[-1]["status"] == "incomplete"
 
 
@@ -225,27 +238,27 @@ BREAKER = {
 }
 
 
+def _served_by(client, body: dict) -> str:
+    resp = client.post("/v1/chat/completions", json=body)
+    assert resp.status_code == 200
+    return resp.headers["X-BYOK-Provider"]
+
+
 @pytest.mark.parametrize("case", BREAKER)
 def test_primary_down_then_back_opens_and_closes_the_breaker(gw_factory, sim, case):
     provider, fault = BREAKER[case]
     app, client = gw_factory(breaker_failures=2, breaker_cooldown_s=0.4)
     breaker = app.extensions["byok"].extra["breaker"]
     key = breaker.key("current-user", provider, CHAT_MODELS[provider])
-    body = chat_body(label(provider), DEEPSEEK)
-
-    def served_by() -> str:
-        resp = client.post("/v1/chat/completions", json=body)
-        assert resp.status_code == 200
-        return resp.headers["X-BYOK-Provider"]
-
+    served_by = functools.partial(_served_by, client, chat_body(label(provider), DEEPSEEK))
     sim.script(SIM_IDS[provider], fault, fault)
-    assert served_by() == DEEPSEEK and breaker.is_open(key)         # 2 failures: open
-    assert served_by() == DEEPSEEK                                   # skipped while cooling down
+    assert served_by() == DEEPSEEK and breaker.is_open(key)   # 2 failures: open
+    assert served_by() == DEEPSEEK   # skipped while cooling down
     assert len(chat_log(sim, provider)) == 2
     time.sleep(0.45)
-    assert served_by() == label(provider)                           # the probe succeeds...
+    assert served_by() == label(provider)   # the probe succeeds...
     assert not breaker.is_open(key) and len(chat_log(sim, provider)) == 3
-    assert served_by() == label(provider)                           # ...and it stays closed
+    assert served_by() == label(provider)   # ...and it stays closed
     assert len(chat_log(sim, "deepseek")) == 2
 
 
@@ -254,13 +267,12 @@ def test_failed_probe_reopens_the_breaker(gw_factory, sim):
     breaker = app.extensions["byok"].extra["breaker"]
     key = breaker.key("current-user", "openai", "gpt-4o-mini")
     sim.script("openai", *[{"fault": "overloaded"}] * 4)
-    body = chat_body(OPENAI, DEEPSEEK)
-    assert client.post("/v1/chat/completions", json=body).headers["X-BYOK-Provider"] == DEEPSEEK
+    served_by = functools.partial(_served_by, client, chat_body(OPENAI, DEEPSEEK))
+    assert served_by() == DEEPSEEK
     time.sleep(0.35)
-    assert client.post("/v1/chat/completions", json=body).headers["X-BYOK-Provider"] == DEEPSEEK
-    assert breaker.is_open(key)
-    assert client.post("/v1/chat/completions", json=body).headers["X-BYOK-Provider"] == DEEPSEEK
-    assert len(chat_log(sim, "openai")) == 4       # 2 + probe (with its one retry), then skipped
+    assert served_by() == DEEPSEEK and breaker.is_open(key)
+    assert served_by() == DEEPSEEK
+    assert len(chat_log(sim, "openai")) == 4   # 2 + probe (with its one retry), then skipped
 
 
 # -- provider quota ---------------------------------------------------------------------------
@@ -270,24 +282,19 @@ def test_zhipu_1113_quota_falls_back_at_once_and_marks_the_key(gw, sim):
     body = chat_body("glm_4_6/glm-4.6", OPENAI)
     resp = client.post("/v1/chat/completions", json=body)
     assert resp.status_code == 200 and resp.headers["X-BYOK-Provider"] == OPENAI
-    assert len(chat_log(sim, "glm_4_6")) == 1                           # never retried
+    assert len(chat_log(sim, "glm_4_6")) == 1   # never retried
     status = client.get(f"{API}/status").get_json()["status"]["glm_4_6"]
-    assert status["key_health"] == "quota_exhausted"
-    assert "余额不足" in status["test_result"]["message"]
-    again = client.post("/v1/chat/completions", json=body)            # the router skips the key
-    assert again.headers["X-BYOK-Provider"] == OPENAI
-    assert len(chat_log(sim, "glm_4_6")) == 1
+    assert status["key_health"] == "quota_exhausted" and "余额不足" in status["test_result"]["message"]
+    assert _served_by(client, body) == OPENAI and len(chat_log(sim, "glm_4_6")) == 1  # skipped
     models = [m["id"] for m in client.get("/v1/models").get_json()["data"]]
     assert not any(m.startswith("glm_4_6/") for m in models)
     alone = client.post("/v1/chat/completions", json=chat_body("glm_4_6/glm-4.6"))
     assert alone.status_code == 400 and alone.get_json()["error"]["code"] == "no_usable_provider"
 
 
-def test_errors_use_openai_error_body(gw, sim):
+def test_refused_provider_key_is_a_502_in_openai_error_body(gw, sim):
     _, client = gw
-    resp = client.post("/v1/chat/completions", json={"model": "openai/gpt-4o-mini"})
-    assert resp.status_code == 400 and set(resp.get_json()["error"]) >= ERROR_KEYS
     sim.script("openai", {"fault": "invalid_key"})
     resp = client.post("/v1/chat/completions", json=chat_body(OPENAI))
-    assert resp.status_code == 502 and set(resp.get_json()["error"]) >= ERROR_KEYS
-    assert resp.get_json()["error"]["code"] == "invalid_provider_key"
+    error = resp.get_json()["error"]
+    assert resp.status_code == 502 and set(error) >= ERROR_KEYS and error["code"] == "invalid_provider_key"
