@@ -230,7 +230,7 @@ def test_stream_without_done_is_finalised_with_usage(gw, sim, provider):
     assert row["status"] == "ok" and not row["estimated"] and row["completion_tokens"] == 7
 
 
-# -- circuit breaker --------------------------------------------------------------------------
+# -- circuit breaker and key health ---------------------------------------------------------
 BREAKER = {
     "openai-503": ("openai", {"fault": "overloaded"}),
     "anthropic-529": ("anthropic", {"fault": "overloaded"}),
@@ -275,7 +275,6 @@ def test_failed_probe_reopens_the_breaker(gw_factory, sim):
     assert len(chat_log(sim, "openai")) == 4   # 2 + probe (with its one retry), then skipped
 
 
-# -- provider quota ---------------------------------------------------------------------------
 def test_zhipu_1113_quota_falls_back_at_once_and_marks_the_key(gw, sim):
     app, client = gw
     sim.script("glm", {"fault": "quota"})
