@@ -125,17 +125,21 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def _error_response(status: int, shape: str) -> dict[str, Any]:
+    text = (V1_ERROR_TEXT if shape == "OpenAIError" else {}).get(status, ERROR_TEXT[status])
+    response: dict[str, Any] = {"description": text, "content": _json(shape)}
+    if status in (429, 503):
+        response["headers"] = RETRY_AFTER
+    return response
+
+
 def _responses(rule: Rule, doc: dict[str, Any]) -> dict[str, Any]:
-    v1 = rule.rule.startswith("/v1/")
-    error = "OpenAIError" if v1 else "AtomError"
+    """200 plus each error status, referring to the shared error responses of the path's shape."""
+    prefix = "OpenAI" if rule.rule.startswith("/v1/") else "Atom"
     out: dict[str, Any] = {"200": {"description": "OK", "content": doc["ok"]}}
     if doc["headers"]:
         out["200"]["headers"] = doc["headers"]
-    for status in doc["errors"]:
-        text = (V1_ERROR_TEXT if v1 else {}).get(status, ERROR_TEXT[status])
-        out[str(status)] = {"description": text, "content": _json(error)}
-        if status in (429, 503):
-            out[str(status)]["headers"] = RETRY_AFTER
+    out.update({str(status): f"{prefix}{status}" for status in doc["errors"]})
     return out
 
 
@@ -143,7 +147,9 @@ def _operation(rule: Rule, view: Any, doc: dict[str, Any]) -> dict[str, Any]:
     summary = doc["summary"] or (view.__doc__ or "").strip().splitlines()[0]
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.rpartition(".")[2], "summary": summary, "tags": [doc["tag"]],
-        "parameters": _path_args(rule) + doc["query"], "responses": _responses(rule, doc)}
+        "responses": _responses(rule, doc)}
+    if _path_args(rule) or doc["query"]:
+        operation["parameters"] = _path_args(rule) + doc["query"]
     if doc["body"]:
         operation["requestBody"] = {"required": True, "content": _json(doc["body"])}
     if doc["public"]:
@@ -176,6 +182,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         "description": "Token mode only: a gateway token (byok_...); local mode needs none"})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
+    for status in ERROR_TEXT:
+        for prefix in ("Atom", "OpenAI"):
+            spec.components.response(f"{prefix}{status}", _error_response(status, f"{prefix}Error"))
     for name, param in PARAMETERS.items():
         spec.components.parameter(name, param["in"], dict(param))
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):

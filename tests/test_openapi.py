@@ -73,11 +73,13 @@ def test_bearer_auth_is_optional_and_public_routes_need_none(client):
 
 
 def test_error_responses_use_the_shape_of_their_path(client):
-    for path, method, op in _operations(_spec(client)):
+    spec = _spec(client)
+    for path, method, op in _operations(spec):
         errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
         assert {"403", "500"} <= set(errors), f"{method} {path}"
         shape = "OpenAIError" if path.startswith("/v1/") else "AtomError"
         for status, resp in errors.items():
+            resp = spec["components"]["responses"][resp["$ref"].rpartition("/")[2]]
             ref = resp["content"]["application/json"]["schema"]["$ref"]
             assert ref.endswith("/" + shape), f"{method} {path} {status}"
         if op.get("requestBody"):
