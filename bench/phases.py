@@ -126,7 +126,7 @@ def _stream_stats(results: list[sse_client.StreamResult]) -> tuple[float, float,
     """Median TTFB, median first-content time, and mean arrival time per content index."""
     ok = [r for r in results if r.ok and r.content_ms]
     if not ok:
-        raise RuntimeError(f"no successful stream: {[r.error or r.status for r in results]}")
+        return float("nan"), float("nan"), []
     n = min(len(r.content_ms) for r in ok)
     arrivals = [statistics.fmean(r.content_ms[i] for r in ok) for i in range(n)]
     return (statistics.median(r.ttfb_ms for r in ok),
@@ -151,11 +151,10 @@ def stream_overhead(ctx: Ctx, chunks: int = 20, cadence_ms: float = 25.0, per: i
         for who, (ttfb, first, arr) in stats.items():
             _add(figs[0], who, ttfb)
             _add(figs[1], who, first)
+            delays = sorted(a - b for a, b in zip(arr, stats["baseline"][2]))
             if who != "baseline":
-                base = stats["baseline"][2]
-                delays = sorted(a - b for a, b in zip(arr, base))
-                _add(figs[2], who, statistics.median(delays))
-                _add(figs[3], who, delays[-1])
+                _add(figs[2], who, statistics.median(delays) if delays else float("nan"))
+                _add(figs[3], who, delays[-1] if delays else float("nan"))
         figs[2].baseline.append(0.0)
         figs[3].baseline.append(0.0)
         ctx.log(f"  stream overhead: repeat {r + 1}/{ctx.repeat} done")

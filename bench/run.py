@@ -148,13 +148,27 @@ def main(argv: list[str] | None = None) -> None:
     finish(args, sd, rlimit, load_start, figures + ctx.figures)
 
 
+def auto_notes(figures: list) -> list[str]:
+    """How fast the baseline itself was: is the simulator a fast enough upstream?"""
+    by_name = {(f.section, f.name): f for f in figures}
+    lat = by_name.get(("latency", "p50 c=1"))
+    rps = [f for f in figures if f.section == "throughput" and f.name.startswith("req/s")]
+    notes = []
+    if lat and lat.baseline:
+        notes.append(f"Simulator alone (baseline): p50 {report._med(lat.baseline):.2f} ms at c=1; "
+                     + ", ".join(f"{f.name[6:]} {report._med(f.baseline):,.0f} req/s" for f in rps
+                                 if f.baseline)
+                     + " — far above the gateway's figures, so it is a fast enough upstream.")
+    return notes
+
+
 def finish(args: argparse.Namespace, sd: seed.Seed, rlimit: tuple, load_start: tuple,
            figures: list) -> None:
     """Print the table and update BENCHMARKS.md."""
-    mode = "quick" if args.quick else "full"
+    mode = ("quick" if args.quick else "full") + (" vs-litellm" if args.vs_litellm else "")
     command = "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     context = report.machine_lines(load_start, os.getloadavg()) + context_lines(args, sd, rlimit)
-    text = report.section(mode, command.strip(), context, figures, [])
+    text = report.section(mode, command.strip(), context, figures, auto_notes(figures))
     print(text)
     if not args.no_write:
         report.write_section(mode, text)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+CONTENT = re.compile(rb'"content": ?"[^"]')      # a delta with non-empty content
 
 
 @dataclass
@@ -74,7 +77,7 @@ def _scan_events(buf: bytearray, res: StreamResult, now_ms: float, timed: bool) 
             res.done = True
         elif b'"error"' in event[:40]:
             res.error = res.error or "error event"
-        elif timed and b'"content":"' in event and b'"content":""' not in event:
+        elif timed and CONTENT.search(event):
             res.content_ms.append(now_ms)
 
 
