@@ -67,9 +67,9 @@ def build_gateway(config: Config, vault: UserAPIKeyService) -> dict[str, Any]:
     runner = AttemptRunner(breaker, policy, mark_key=lambda u, p, r: vault.record_test(
         u, p, r, actor=Actor("gateway")))
     settings = settings_for(config)
-    stream_read = min(config.ttft_deadline_s, config.stall_deadline_s)
-    stream_settings = dataclasses.replace(
-        settings, timeouts=Timeouts(connect=config.connect_timeout_s, read=stream_read))
+    stream_settings = dataclasses.replace(settings, timeouts=Timeouts(
+        connect=config.connect_timeout_s, read=config.stall_deadline_s,
+        first_token=config.ttft_deadline_s))
     from limits import Limits
     limits = Limits(vault._sessions, cache_ttl_s=config.cache_ttl_s)
     gateway = Gateway(vault, ledger, runner, settings=settings, stream_settings=stream_settings,

@@ -22,6 +22,7 @@ GatewayError                      500 server_error
     ├── UpstreamBadRequestError   other 4xx from the provider; final
     ├── UpstreamServerError       5xx; retryable
     ├── UpstreamTimeoutError      connect or read deadline; retryable
+    │   └── FirstTokenTimeoutError  a stream's first token came too late; fall back, no retry
     ├── UpstreamConnectionError   refused or reset; retryable
     ├── IncompleteStreamError     a stream ended without its terminator or finish reason
     └── UnsupportedOperationError the provider has no such endpoint (e.g. embeddings)
@@ -167,6 +168,11 @@ class UpstreamServerError(UpstreamError):
 class UpstreamTimeoutError(UpstreamError):
     """The provider did not answer in time."""
     status_code, code, retryable = 504, "upstream_timeout", True
+
+
+class FirstTokenTimeoutError(UpstreamTimeoutError):
+    """A stream produced no content before the first-token deadline: fall back at once."""
+    code, retryable = "first_token_timeout", False
 
 
 class UpstreamConnectionError(UpstreamError):

@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 import errors
 from providers import errormap
 from providers.errormap import UpstreamErrorInfo
+from providers.deadlines import FirstTokenTimeout, LiveStream
 from providers.sse import ServerSentEvent, SSEDecoder, iter_events
 from providers.types import (ChatRequest, ChatResponse, Credentials, EmbeddingRequest, EmbeddingResult,
                              KeyCheckResult, KeyStatus, ProviderSettings, StreamChunk, Usage)
@@ -118,12 +119,17 @@ class Provider:
         """Yield chunks as upstream sends them; the last one carries finish_reason and usage.
 
         The request goes out on the first next(): errors before the first byte raise there.
+        Until the first content arrives the first-token deadline applies (wall clock, so
+        keep-alive comments cannot stretch it); after it, the read timeout bounds each stall.
         """
         call = self._chat_call(req, stream=True)
-        events = self._stream_events(call.path, call.body, params=call.params)
+        live = LiveStream(self.settings.timeouts)
+        events = self._stream_events(call.path, call.body, params=call.params, live=live)
         state = StreamState()
         try:
             for chunk in self._parse_stream(events, state):
+                if chunk.content or chunk.tool_calls:
+                    live.first_content()
                 yield chunk
         finally:
             events.close()
@@ -190,28 +196,36 @@ class Provider:
     def _get_json(self, path: str, *, params: dict[str, str] | None = None) -> dict[str, Any]:
         return self._read_json(self._send("GET", path, params=params))
 
-    def _stream_events(self, path: str, body: dict[str, Any], *,
-                       params: dict[str, str] | None = None) -> Iterator[ServerSentEvent]:
-        resp = self._send("POST", path, body=body, params=params, stream=True)
+    def _stream_events(self, path: str, body: dict[str, Any], *, params: dict[str, str] | None = None,
+                       live: "LiveStream | None" = None) -> Iterator[ServerSentEvent]:
+        live = live or LiveStream(self.settings.timeouts)
+        resp = self._send("POST", path, body=body, params=params, stream=True, timeout=live.first_timeout())
+        live.attach(resp)
         decoder = SSEDecoder()
         try:
-            yield from iter_events(resp.iter_content(chunk_size=None), decoder)
+            yield from iter_events(live.checked(resp.iter_content(chunk_size=None)), decoder)
         except requests.RequestException as exc:
+            if live.waiting_first():
+                raise self._transport_error(errors.FirstTokenTimeoutError, "no first token in time", exc) from None
             raise errors.IncompleteStreamError(
                 f"{self.label}: the stream was interrupted ({type(exc).__name__})", provider=self.id) from None
+        except FirstTokenTimeout:
+            raise errors.FirstTokenTimeoutError(f"{self.label}: no first token within the deadline",
+                                                provider=self.id) from None
         finally:
             resp.close()
         if decoder.ended_mid_event:
             log.warning("%s stream ended in the middle of an event", self.id)
 
     def _send(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-              params: dict[str, str] | None = None, stream: bool = False) -> requests.Response:
+              params: dict[str, str] | None = None, stream: bool = False,
+              timeout: tuple[float, float] | None = None) -> requests.Response:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    "Accept": "text/event-stream" if stream else "application/json", **self._auth_headers()}
         try:
             # No redirects: requests would forward custom key headers (x-api-key, api-key) to any host.
             resp = self.session.request(method, self.base_url + path, json=body, params=params, headers=headers,
-                                        timeout=self.timeout, stream=stream, allow_redirects=False)
+                                        timeout=timeout or self.timeout, stream=stream, allow_redirects=False)
         except requests.Timeout as exc:
             raise self._transport_error(errors.UpstreamTimeoutError, "request timed out", exc) from None
         except requests.RequestException as exc:

@@ -29,6 +29,7 @@ class Timeouts:
 
     connect: float = 5.0
     read: float = 120.0
+    first_token: float | None = None   # streams: deadline for the first content, then `read` applies
 
 
 @dataclass(frozen=True)

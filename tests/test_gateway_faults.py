@@ -174,9 +174,6 @@ def test_stream_cut_makes_the_sdk_raise_after_the_content(gw, sim):
     assert "".join(received) and "Hello from openai.".startswith("".join(received))
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the stream read timeout is min(ttft, stall), so a "
-                   "pause between chunks longer than the TTFT deadline (but within the stall "
-                   "deadline) ends the stream; see container.build_gateway")
 def test_steady_stream_slower_than_ttft_but_within_stall_deadline_completes(gw_factory, sim):
     app, client = gw_factory(ttft_deadline_s=0.4, stall_deadline_s=3.0)
     sim.script("openai", {"chunks": 3, "chunk_delay_ms": 700})
