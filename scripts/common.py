@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import requests
 
@@ -18,6 +18,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from simulator.harness import SimulatorProcess  # noqa: E402
+
+if TYPE_CHECKING:
+    from user_api_key_service import UserAPIKeyService
 
 BASE_URL_VARS = {"openai": ("OPENAI_BASE_URL", "openai"), "deepseek": ("DEEPSEEK_BASE_URL", "deepseek"),
                  "anthropic": ("ANTHROPIC_BASE_URL", "anthropic"),
@@ -54,6 +57,7 @@ class Gateway:
     """`python main_api_app.py` (gunicorn master + gevent workers) in its own process group."""
 
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        """Pick a free port; nothing starts until start()."""
         self.workdir, self.port = workdir, free_port()
         self.env = {**env, "PORT": str(self.port)}
         self.base = f"http://127.0.0.1:{self.port}"
@@ -115,7 +119,7 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def open_vault(database_url: str, keys: list[bytes], data_dir: Path):
+def open_vault(database_url: str, keys: list[bytes], data_dir: Path) -> "UserAPIKeyService":
     """An in-process UserAPIKeyService on the same database, with exactly these Fernet keys."""
     from cipher import VaultCipher
     from config import Config
@@ -160,6 +164,7 @@ def fd_count(pids: Iterable[int]) -> int:
 
 
 def _socket_inodes(pid: int) -> set[str]:
+    """Inode numbers of the sockets a process holds open."""
     inodes: set[str] = set()
     try:
         for name in os.listdir(f"/proc/{pid}/fd"):

@@ -28,6 +28,7 @@ class Burst:
     """Save and chat threads hammering one server until told to stop."""
 
     def __init__(self, base: str, tag: str, savers: int, chatters: int) -> None:
+        """Nothing runs until start()."""
         self.base, self.tag, self.savers, self.chatters = base, tag, savers, chatters
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -36,6 +37,7 @@ class Burst:
         self.killed_at = float("inf")                 # attempts started later are not counted
 
     def _save_loop(self, index: int) -> None:
+        """Save a new key for a new user, again and again; remember each outcome."""
         session, j = requests.Session(), 0
         while not self.stop.is_set():
             user, key = f"{self.tag}-w{index}-{j}", f"sk-crash-{self.tag}-{index}-{j}-{secrets.token_hex(8)}"
@@ -51,6 +53,7 @@ class Burst:
             j += 1
 
     def _chat_loop(self, index: int) -> None:
+        """Chat (half streamed) again and again; remember each result."""
         rng, session = random.Random(index), requests.Session()
         while not self.stop.is_set():
             started = time.monotonic()
@@ -97,6 +100,7 @@ def check_saves(data_dir: Path, saves: list) -> dict:
 
 
 def _close(a: float | None, b: float | None) -> bool:
+    """Equal within float tolerance (None only equals None)."""
     if a is None or b is None:
         return a is None and b is None
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
@@ -186,7 +190,7 @@ def main() -> int:
     print(f"workdir {workdir}; {common.machine()}")
     sim = common.start_simulator(chunks=8, chunk_delay_ms=20)
     env = common.gateway_env(sim, WEB_CONCURRENCY=str(args.workers))
-    rows, checks, all_chats = [], [], []
+    rows, all_chats = [], []
     try:
         gateway = common.Gateway(workdir, env).start()
         requests.post(f"{gateway.base}{API}/current-user/keys/openai", json={"api_key": "sk-crash-chat-0123456789"},

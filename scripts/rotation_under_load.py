@@ -36,12 +36,14 @@ class Load:
     """Threads sending chat requests (half streamed) as random users until stopped."""
 
     def __init__(self, base: str, tokens: dict[str, str], threads: int) -> None:
+        """Nothing runs until run()."""
         self.base, self.tokens, self.threads = base, tokens, threads
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.results: list[tuple[float, float, dict]] = []   # (start, end, result)
 
     def _worker(self, seed_: int) -> None:
+        """Thread body: chat as random users until stopped."""
         rng, session = random.Random(seed_), requests.Session()
         users = list(self.tokens)
         while not self.stop.is_set():

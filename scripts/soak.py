@@ -40,12 +40,14 @@ class Traffic:
     """Client threads sending the mix until stopped."""
 
     def __init__(self, base: str, sim, threads: int) -> None:
+        """Nothing runs until run_for()."""
         self.base, self.sim, self.threads = base, sim, threads
         self.stop = threading.Event()
         self.outcomes: Counter = Counter()
         self.lock = threading.Lock()
 
     def _one(self, rng: random.Random, session: requests.Session) -> str:
+        """One request of the mix; returns its outcome label."""
         model, roll = rng.choice(MODELS), rng.random()
         if roll < 0.15:
             return hang_up(session, self.base, model)
@@ -57,6 +59,7 @@ class Traffic:
         return f"{kind} {'ok' if result['ok'] else result['status'] or 'neterr'}"
 
     def _loop(self, index: int) -> None:
+        """Thread body: requests until stopped."""
         rng, session = random.Random(index * 7919 + int(time.time())), requests.Session()
         while not self.stop.is_set():
             outcome = self._one(rng, session)
@@ -80,6 +83,7 @@ class Sampler:
     """Samples RSS, fds and upstream connections of master + workers every `every` seconds."""
 
     def __init__(self, gateway: common.Gateway, sim_port: int, traffic: Traffic, every: float) -> None:
+        """Nothing is sampled until run()."""
         self.gateway, self.sim_port, self.traffic, self.every = gateway, sim_port, traffic, every
         self.samples: list[dict] = []
         self.worker_pids: set[int] = set()
