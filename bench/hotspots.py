@@ -27,26 +27,32 @@ def load(path: Path) -> tuple[list[str], list[list[int]], list[float]]:
     return frames, stacks, weights
 
 
+def _function(label: str) -> str:
+    """'name (file.py:12)' -> 'name (file.py)': inclusive shares add up over a function's lines."""
+    return label.rsplit(":", 1)[0] + ")" if label.endswith(")") and ":" in label else label
+
+
 def summarise(path: Path, top: int = 25) -> str:
     """A text report: top frames by self share and by inclusive share of samples."""
     frames, stacks, weights = load(path)
     total = sum(weights) or 1.0
     own: Counter = Counter()
     incl: Counter = Counter()
+    func = [_function(label) for label in frames]
     for stack, weight in zip(stacks, weights):
         if stack:
             own[frames[stack[-1]]] += weight
-        for label in {frames[i] for i in stack}:
+        for label in {func[i] for i in stack}:
             incl[label] += weight
     lines = [f"{path.name}: {len(stacks)} samples", "", "Self (leaf frame of each sample):"]
     lines += [f"  {100 * w / total:5.1f}%  {name}" for name, w in own.most_common(top)]
-    lines += ["", "Inclusive (frame anywhere on the stack):"]
+    lines += ["", "Inclusive by function (anywhere on the stack):"]
     lines += [f"  {100 * w / total:5.1f}%  {name}" for name, w in incl.most_common(top)]
     busy = [(s, w) for s, w in zip(stacks, weights) if s and not PARKED.match(frames[s[-1]])]
     busy_total = sum(w for _, w in busy) or 1.0
     cpu: Counter = Counter()
     for stack, weight in busy:
-        for label in {frames[i] for i in stack}:
+        for label in {func[i] for i in stack}:
             cpu[label] += weight
     lines += ["", f"Inclusive over the {100 * busy_total / total:.0f}% of samples not parked in a "
               "socket send/recv/poll leaf (those are largely run-queue waits on a busy machine):"]

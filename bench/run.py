@@ -114,7 +114,7 @@ def context_lines(args: argparse.Namespace, sd: seed.Seed, rlimit: tuple) -> lis
             f"- Load: wrk {args.seconds:g} s per run via bench/bench.lua; {args.repeat} repeats, "
             "gateway and baseline interleaved (order alternates per repeat)",
             f"- Seed: {len(sd.users):,} users with keys + tokens, ledgers {sd.ledger_rows} "
-            f"({'cached seed copied' if sd.cached else f'seeded in {sd.seconds:.0f} s'}); "
+            f"({'copy of a cached seed, which took' if sd.cached else 'seeded in'} {sd.seconds:.0f} s); "
             f"RLIMIT_NOFILE soft/hard {rlimit[0]}/{rlimit[1]} (inherited by the server)"]
 
 
