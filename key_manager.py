@@ -42,7 +42,7 @@ def validate_key(body: Any, max_chars: int) -> str:
     key = raw.strip()
     if not key:
         raise BadRequestError("API key cannot be empty", code="empty_api_key")
-    if len(key) > max_chars:
+    if len(raw) > max_chars:  # the length as sent, as /openapi.json says (maxLength)
         raise BadRequestError(f"API key is too long (at most {max_chars} characters)",
                               code="api_key_too_long")
     if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):

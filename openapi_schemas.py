@@ -9,6 +9,7 @@ from typing import Any
 import catalogue
 import limits
 import openai_wire
+from config import Config
 from key_manager import REGIONS, USER_ID_RE
 from providers import PROVIDERS as ADAPTERS
 from providers.base import Provider
@@ -72,7 +73,7 @@ _KEYS = {
                        "details": {"type": "object"}, "tested_at": nullable(ISO)},
                       ["success", "message"], description="Verdict of a key test"),
     "SaveKeyRequest": obj({
-        "api_key": {"type": "string", "maxLength": 4096, "pattern": r"^\s*[!-~]+\s*$",
+        "api_key": {"type": "string", "maxLength": Config.max_key_chars, "pattern": r"^\s*[!-~]+\s*$",
                     "description": "Printable ASCII without inner spaces (outer ones are trimmed)"},
         "endpoint": nullable(URL), "base_url": nullable(URL),
         "deployment": nullable({"type": "string", "pattern": r"^\s*[A-Za-z0-9._\-]{1,64}\s*$"}),

@@ -99,8 +99,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                "Only events with a smaller id (the previous page's next_before)"))),
     U + "get_user_usage": _op(KEYS, {**_json("UsageResponse"), "text/csv": _TEXT},
                               errors=(400, 404), query=(
-        _query("from", _DATE, "Start (inclusive), ISO 8601 date or date-time, UTC if no offset; empty: unbounded"),
-        _query("to", _DATE, "End (exclusive), ISO 8601 date or date-time, UTC if no offset; empty: unbounded"),
+        _query("from", _DATE, "Start (inclusive): ISO 8601 date or date-time, UTC if no offset"),
+        _query("to", _DATE, "End (exclusive): ISO 8601 date or date-time, UTC if no offset"),
         _query("group_by", {"type": "string", "enum": ["provider", "model", "day", ""]},
                "Add per-group totals (empty: none)"),
         _query("format", {"type": "string", "enum": ["json", "csv", ""]},

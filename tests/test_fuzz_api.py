@@ -8,6 +8,8 @@ and nothing leaves the machine. Token mode runs a shorter pass with a valid bear
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from cryptography.fernet import Fernet
@@ -29,6 +31,8 @@ STATEFUL_400 = {"POST /v1/chat/completions", "POST /v1/embeddings",
 STATEFUL_CODES = frozenset({"no_usable_provider", "context_length_exceeded", "bad_request",
                             "unsupported_operation", "content_filter", "upstream_bad_request"})
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
+# Small enough for CI (about a minute for both modes); FUZZ_EXAMPLES=200 for a deeper run.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 
 def _make_app(tmp_path, **overrides):
@@ -116,13 +120,13 @@ token = schemathesis.pytest.from_fixture("token_schema")
 
 
 @local.parametrize()
-@settings(max_examples=10, **SETTINGS)
+@settings(max_examples=EXAMPLES, **SETTINGS)
 def test_fuzz_local_mode(case):
     _check(case)
 
 
 @token.parametrize()
-@settings(max_examples=3, **SETTINGS)
+@settings(max_examples=max(3, EXAMPLES // 3), **SETTINGS)
 def test_fuzz_token_mode(case, token_app):
     _check(case, headers={"Authorization": f"Bearer {token_app.config['FUZZ_TOKEN']}"})
 
@@ -143,6 +147,7 @@ FINDINGS = [
     ("GET", U + "/audit?limit=%C2%B2", None, 400, "invalid_query"),  # '²' was a 500
     ("POST", U + "/keys/azure_openai", {"api_key": "abc", "endpoint": "http://[x"},
      400, "invalid_metadata"),                                      # was 500 from urlparse
+    ("POST", U + "/keys/openai", {"api_key": "\n" + "k" * 4096}, 400, "api_key_too_long"),
     ("GET", U + "/usage?format=xml", None, 400, "invalid_query"),   # was served as JSON
     ("GET", U + "/usage?format=csv&group_by=nope", None, 400, "invalid_query"),
     ("POST", "/api/v1/intelligent/analyze-task", {"prompt": "hi", "context_length": 5.0}, 200, None),
