@@ -53,7 +53,8 @@ USER_ID = {"type": "string", "pattern": USER_ID_RE.pattern, "not": {"pattern": r
 PROVIDER_ID = {"type": "string", "enum": PROVIDERS}
 KEY_TEXT = {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"}
 URL = {"type": "string", "maxLength": 500,
-       "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-_~%!$&'()*+,;=:\[\]]+([/?#][!-~]*)?\s*$"}
+       "description": "An http(s) URL; IPv6 literal hosts (http://[::1]:8080) are accepted too",
+       "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-_~%!$&'()*+,;=:]+([/?#][!-~]*)?\s*$"}
 
 _ERRORS = {
     "AtomError": obj({"success": FALSE, "error": STR, "code": nullable(STR)},
