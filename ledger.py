@@ -5,15 +5,16 @@ import csv
 import io
 import logging
 import threading
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from sqlalchemy import Date, case, cast, func, insert, select
 from sqlalchemy.orm import Session
 
 import catalogue
-from models import UsageRecord, iso, utcnow
+import usage_rollup
+from models import UsageRecord, UsageRollup, iso, utcnow
 from providers.types import Usage
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class UsageEvent:
     ts: datetime = field(default_factory=utcnow)
 
 
+_EVENT_FIELDS = tuple(f for f in fields(UsageEvent) if f.name != "usage")
+
+
 def price(provider: str, model: str, usage: Usage, baseline: str) -> dict[str, Any]:
     """Cost at the model's list price, the baseline's cost for the same tokens, and savings."""
     prompt, completion = usage.prompt_tokens, usage.completion_tokens
@@ -55,7 +59,7 @@ def price(provider: str, model: str, usage: Usage, baseline: str) -> dict[str, A
 def to_row(event: UsageEvent, baseline: str) -> dict[str, Any]:
     """The usage_records row for an event (failed requests carry no billable tokens)."""
     usage = event.usage if event.status in ("ok", "incomplete", "client_disconnected") else Usage()
-    row = {k: v for k, v in asdict(event).items() if k != "usage"}
+    row = {f.name: getattr(event, f.name) for f in _EVENT_FIELDS}
     row.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens,
                estimated=usage.estimated, route_reason=event.route_reason[:300],
@@ -101,6 +105,7 @@ class UsageLedger:
             try:
                 with self._sessions() as sess, sess.begin():
                     sess.execute(insert(UsageRecord), rows)
+                    usage_rollup.upsert(sess, usage_rollup.fold(rows))
             except Exception as exc:  # noqa: BLE001 - keep the rows for the next try
                 log.error("usage flush failed (%s); %d rows kept for retry", type(exc).__name__,
                           len(rows))
@@ -125,16 +130,22 @@ class UsageLedger:
     # -- queries -------------------------------------------------------------------------------
     def summary(self, user_id: str, *, start: datetime | None, end: datetime | None,
                 group_by: str | None) -> dict[str, Any]:
-        """Totals (and groups) of requests, tokens, cost, savings and unpriced rows."""
+        """Totals (and groups) of requests, tokens, cost, savings and unpriced rows.
+
+        Whole hours come from the hourly rollups; only the partial hours at the edges of the
+        range are summed from raw rows, so the cost does not grow with the ledger's size.
+        """
         self.flush()
+        totals: dict[str, float] = dict.fromkeys(usage_rollup.SUMS, 0)
+        groups: dict[str, dict[str, float]] = {}
         with self._sessions() as sess:
-            totals = sess.execute(_aggregate(user_id, start, end)).one()
-            groups = []
-            if group_by:
-                key = _group_key(group_by, sess.bind.dialect.name).label("key")
-                query = _aggregate(user_id, start, end, key).group_by(key).order_by(key)
-                groups = [dict(_totals(r), key=str(r.key)) for r in sess.execute(query)]
-        return {"totals": _totals(totals), "group_by": group_by, "groups": groups}
+            for rows, keyed in _parts(sess, user_id, start, end, group_by):
+                for row in rows:
+                    data = row._mapping
+                    _add(totals if not keyed else groups.setdefault(_key(data["key"], group_by),
+                                                                  dict.fromkeys(usage_rollup.SUMS, 0)), data)
+        return {"totals": _totals(totals), "group_by": group_by,
+                "groups": [dict(_totals(v), key=k) for k, v in sorted(groups.items())]}
 
     def rows_csv(self, user_id: str, *, start: datetime | None, end: datetime | None) -> str:
         """Every row in the range as CSV."""
@@ -179,11 +190,63 @@ def _aggregate(user_id, start, end, *keys):
                   ).where(*_where(user_id, start, end))
 
 
-def _totals(row) -> dict[str, Any]:
-    return {"requests": int(row.requests), "prompt_tokens": int(row.prompt_tokens),
-            "completion_tokens": int(row.completion_tokens),
-            "total_tokens": int(row.prompt_tokens) + int(row.completion_tokens),
-            "cost_usd": round(float(row.cost_usd), 8),
-            "baseline_cost_usd": round(float(row.baseline_cost_usd), 8),
-            "savings_usd": round(float(row.savings_usd), 8), "unpriced_count": int(row.unpriced),
-            "failed_count": int(row.failed)}
+def _totals(row: dict[str, float]) -> dict[str, Any]:
+    return {"requests": int(row["requests"]), "prompt_tokens": int(row["prompt_tokens"]),
+            "completion_tokens": int(row["completion_tokens"]),
+            "total_tokens": int(row["prompt_tokens"]) + int(row["completion_tokens"]),
+            "cost_usd": round(float(row["cost_usd"]), 8),
+            "baseline_cost_usd": round(float(row["baseline_cost_usd"]), 8),
+            "savings_usd": round(float(row["savings_usd"]), 8),
+            "unpriced_count": int(row["unpriced"]), "failed_count": int(row["failed"])}
+
+
+def _hour_bounds(start: datetime | None, end: datetime | None) -> tuple[int | None, int | None]:
+    """The whole hours inside [start, end): first hour (ceil) and end hour (floor)."""
+    first = None if start is None else -(-int(_utc(start).timestamp()) // 3600)
+    last = None if end is None else int(_utc(end).timestamp()) // 3600
+    return first, last
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _parts(sess, user_id, start, end, group_by):
+    """(rows, keyed) pieces whose sums make up the range: rollups plus raw edge rows."""
+    first, last = _hour_bounds(start, end)
+    if first is not None and last is not None and last <= first:
+        edges = [(start, end)]                                      # inside one hour: raw only
+    else:
+        edges = [(start, _at(first)) if start is not None and _at(first) != _utc(start) else None,
+                 (_at(last), end) if end is not None and _at(last) != _utc(end) else None]
+        edges = [e for e in edges if e]
+        yield from _rollup_parts(sess, user_id, first, last, group_by)
+    dialect = sess.bind.dialect.name
+    for lo, hi in edges:
+        yield sess.execute(_aggregate(user_id, lo, hi)).all(), False
+        if group_by:
+            key = _group_key(group_by, dialect).label("key")
+            yield sess.execute(_aggregate(user_id, lo, hi, key).group_by(key)).all(), True
+
+
+def _rollup_parts(sess, user_id, first, last, group_by):
+    yield usage_rollup.query(sess, user_id, first, last), False
+    if group_by:
+        col = UsageRollup.hour // 24 if group_by == "day" else getattr(UsageRollup, group_by)
+        yield usage_rollup.query(sess, user_id, first, last, col.label("key")), True
+
+
+def _at(hour: int | None) -> datetime | None:
+    return None if hour is None else datetime.fromtimestamp(hour * 3600, timezone.utc)
+
+
+def _key(value: Any, group_by: str | None) -> str:
+    """A group's key as text; rollup day keys arrive as day numbers since the epoch."""
+    if group_by == "day" and isinstance(value, (int, float)):
+        return datetime.fromtimestamp(int(value) * 86400, timezone.utc).date().isoformat()
+    return str(value)
+
+
+def _add(acc: dict[str, float], data) -> None:
+    for name in usage_rollup.SUMS:
+        acc[name] += data[name] or 0

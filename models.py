@@ -139,3 +139,22 @@ class LimitCounter(db.Model):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     used: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class UsageRollup(db.Model):
+    """Hourly per-user, per-model sums of usage_records, kept in step by the ledger's writes."""
+
+    __tablename__ = "usage_rollups"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)   # epoch seconds // 3600
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    baseline_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    savings_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
