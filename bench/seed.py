@@ -121,6 +121,21 @@ def seed_ledger(db_url: str, user: str, n: int, batch: int = 50_000) -> None:
         engine.dispose()
 
 
+def rebuild_rollups(db_url: str) -> None:
+    """Recompute the hourly usage rollups after loading usage_records behind the ledger's back."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    import usage_rollup
+    from storage import prepare_url
+    engine = create_engine(prepare_url(db_url))
+    try:
+        with Session(engine) as sess, sess.begin():
+            usage_rollup.rebuild(sess)
+    finally:
+        engine.dispose()
+
+
 def _seed_all(db_url: str, enc_key: str, data_dir: Path, n_users: int,
               ledger: dict[str, int]) -> Seed:
     """Run every setup step against one database."""
@@ -129,6 +144,7 @@ def _seed_all(db_url: str, enc_key: str, data_dir: Path, n_users: int,
     tokens = seed_users(db_url, enc_key, data_dir, [MAIN_USER, *users, *ledger])
     for user, rows in ledger.items():
         seed_ledger(db_url, user, rows)
+    rebuild_rollups(db_url)
     return Seed(db_url, enc_key, tokens, users, dict(ledger), time.perf_counter() - t0)
 
 
