@@ -11,7 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 import errors
-from providers import errormap
+from providers import errormap, http
 from providers.errormap import UpstreamErrorInfo
 from providers.deadlines import FirstTokenTimeout, LiveStream
 from providers.sse import ServerSentEvent, SSEDecoder, iter_events
@@ -226,9 +226,9 @@ class Provider:
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    "Accept": "text/event-stream" if stream else "application/json", **self._auth_headers()}
         try:
-            # No redirects: requests would forward custom key headers (x-api-key, api-key) to any host.
-            resp = self.session.request(method, self.base_url + path, json=body, params=params, headers=headers,
-                                        timeout=timeout or self.timeout, stream=stream, allow_redirects=False)
+            prepared = http.prepare(method, self.base_url + path, headers=headers, body=body,
+                                    params=params)
+            resp = http.send(self.session, prepared, stream=stream, timeout=timeout or self.timeout)
         except requests.Timeout as exc:
             raise self._transport_error(errors.UpstreamTimeoutError, "request timed out", exc) from None
         except requests.RequestException as exc:

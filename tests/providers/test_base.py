@@ -60,12 +60,18 @@ def test_sessions_are_pooled_per_provider_class(make):
 def test_injected_session_and_timeouts_are_used(mock, monkeypatch):
     seen = {}
     session = requests.Session()
-    original = session.request
+    original = session.get_adapter
 
-    def spy(*args, **kwargs):
-        seen.update(kwargs)
-        return original(*args, **kwargs)
-    monkeypatch.setattr(session, "request", spy)
+    def spy(url):
+        adapter = original(url)
+        send = adapter.send
+
+        def send_spy(request, **kwargs):
+            seen.update(kwargs)
+            return send(request, **kwargs)
+        monkeypatch.setattr(adapter, "send", send_spy)
+        return adapter
+    monkeypatch.setattr(session, "get_adapter", spy)
     mock.add(responses.GET, "https://api.openai.com/v1/models", json={"data": []})
     provider = OpenAIProvider(Credentials(Secret(KEYS["openai"])), ProviderSettings(Timeouts(3.0, 44.0)), session)
     assert provider.check_key().ok
