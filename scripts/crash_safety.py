@@ -150,6 +150,31 @@ def check_ledger(db: Path, chats: list) -> dict:
             "duplicates": dupes, "ids": set(by_id)}
 
 
+def check_rollups(db: Path) -> list[str] | None:
+    """Hourly rollups (if the schema has them) must equal sums recomputed from usage_records."""
+    from datetime import datetime, timezone
+    conn = sqlite3.connect(db, timeout=30)
+    conn.row_factory = sqlite3.Row
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'usage_rollups'").fetchone():
+        conn.close()
+        return None
+    expected: dict[tuple, list[float]] = {}
+    for r in conn.execute("SELECT * FROM usage_records"):
+        ts = datetime.fromisoformat(r["ts"]).replace(tzinfo=timezone.utc)
+        sums = expected.setdefault((r["user_id"], int(ts.timestamp()) // 3600, r["provider"], r["model"]),
+                                   [0, 0, 0, 0.0])
+        for i, value in enumerate((1, r["prompt_tokens"], r["completion_tokens"], r["cost_usd"] or 0.0)):
+            sums[i] += value
+    actual = {(r["user_id"], r["hour"], r["provider"], r["model"]):
+              [r["requests"], r["prompt_tokens"], r["completion_tokens"], r["cost_usd"]]
+              for r in conn.execute("SELECT * FROM usage_rollups")}
+    conn.close()
+    problems = [f"rollup {key}: {actual.get(key)} != {sums}" for key, sums in expected.items()
+                if actual.get(key) is None or actual[key][:3] != sums[:3]
+                or not math.isclose(actual[key][3], sums[3], rel_tol=1e-9, abs_tol=1e-12)]
+    return problems + [f"rollup {key} has no rows" for key in set(actual) - set(expected)]
+
+
 def lost_ages(burst: "Burst", ids: set) -> list[float]:
     """For 2xx chats without a usage row: how long before the kill each one had finished (s)."""
     return [burst.killed_at - c["ended"] for c in burst.chats
@@ -203,6 +228,7 @@ def main() -> int:
             all_chats += burst.chats
             rows.append((r, killed_after, status, saves, burst))
         ledger = check_ledger(db, all_chats)
+        ledger["rollups"] = check_rollups(db)
         gateway.stop()
     finally:
         sim.stop()
@@ -238,6 +264,9 @@ def report(rows: list, ledger: dict) -> int:
         ("every 2xx key save readable and exact", lost == 0 and acked > 0, f"{lost} lost of {acked}"),
         ("no torn usage row", not ledger["problems"], f"{len(ledger['problems'])} problems in {ledger['rows']} rows"),
         ("no duplicate usage row", ledger["duplicates"] == 0, f"{ledger['duplicates']} duplicates"),
+        ("hourly rollups equal the rows they sum", not ledger["rollups"],
+         "no rollup table in this schema" if ledger["rollups"] is None
+         else f"{len(ledger['rollups'])} mismatches {ledger['rollups'][:2]}"),
         ("rows lost only from the last flush window (finished <= 2 s before the kill)", oldest <= 2.0,
          f"{ledger['found']}/{ledger['chat_2xx']} 2xx chats have a row; oldest lost {oldest * 1000:.0f} ms"),
     ])
