@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 
 import loadgen
 import sse_client
@@ -19,6 +20,18 @@ async def _with_rss(coro, sample) -> tuple[list, float]:
         peak = max(peak, sample())
         await asyncio.wait([task], timeout=0.25)
     return task.result(), peak
+
+
+def settle(ctx: Ctx, limit_s: float = 60.0) -> None:
+    """Wait (up to limit_s) until the servers under test use < 10% of a core: no leftovers."""
+    whos = ["gateway", "baseline"] + (["litellm"] if ctx.litellm is not None else [])
+    pids = [p for who in whos for p in ctx.pids(who)]
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = stack.cpu_seconds(pids)
+        time.sleep(1.0)
+        if stack.cpu_seconds(pids) - before < 0.1:
+            return
 
 
 def _peak_overlap(results: list[sse_client.StreamResult]) -> int:
@@ -59,6 +72,7 @@ def capacity(ctx: Ctx, streams: int, seconds: float, cadence_ms: float, repeat: 
             bad = [r.error or r.status for r in results if not r.ok][:3]
             ctx.log(f"  capacity {who}: errors={_errors(results, chunks)} peak RSS={peak:.0f} MiB "
                     f"{'sample failures: ' + str(bad) if bad else ''}")
+            settle(ctx)
     for key in ("server RSS idle", "server RSS peak"):
         figs[key].note = "gunicorn master + workers, summed VmRSS from /proc; baseline column unused"
     ctx.figures += list(figs.values())

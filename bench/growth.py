@@ -1,6 +1,7 @@
 """Growth: many users with stored keys (random user per request), and a large usage ledger."""
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from dataclasses import replace
@@ -46,6 +47,22 @@ def _get_ms(url: str, token: str) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def _health_while(url: str, token: str, health: str) -> tuple[float, float]:
+    """(time of GET url, max latency of GET /health polled every 20 ms meanwhile), in ms."""
+    worst, took = 0.0, []
+    worker = threading.Thread(target=lambda: took.append(_get_ms(url, token)), daemon=True)
+    worker.start()
+    while worker.is_alive():
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(health, timeout=300) as resp:
+            resp.read()
+        worst = max(worst, (time.perf_counter() - t0) * 1000)
+        worker.join(0.02)
+    if not took:
+        raise RuntimeError(f"GET {url} failed")
+    return took[0], worst
+
+
 def ledger(ctx: Ctx, tokens: dict[str, str], sizes: dict[str, int]) -> None:
     """GET /api/user/api-keys/<user>/usage (and ?group_by=day): small ledger vs large one.
 
@@ -56,13 +73,20 @@ def ledger(ctx: Ctx, tokens: dict[str, str], sizes: dict[str, int]) -> None:
     figs = {q: Figure("growth", f"GET {q[0]}, {n_big:,} rows", "ms",
                       note=f"one call per repeat after a warm-up call; baseline column = same "
                            f"query on a {n_small}-row ledger") for q in queries}
+    stall = Figure("growth", f"worst GET /health during the ?group_by=day call, {n_big:,} rows",
+                   "ms", note="/health polled every 20 ms on the same worker while the usage "
+                              f"query runs; baseline column = during the {n_small}-row query")
+    figs[("stall", "")] = stall
     url = ctx.server.base_url + "/api/user/api-keys/{}/usage{}"
     for q in queries:
         for user in (small, big):
             _get_ms(url.format(user, q[1]), tokens[user])
     for r in range(ctx.repeat):
-        for q in queries:
-            for who, user in (("baseline", small), ("gateway", big)):
-                getattr(figs[q], who).append(_get_ms(url.format(user, q[1]), tokens[user]))
+        for who, user in (("baseline", small), ("gateway", big)):
+            getattr(figs[queries[0]], who).append(_get_ms(url.format(user, ""), tokens[user]))
+            took, worst = _health_while(url.format(user, queries[1][1]), tokens[user],
+                                        ctx.server.base_url + "/health")
+            getattr(figs[queries[1]], who).append(took)
+            getattr(stall, who).append(worst)
         ctx.log(f"  ledger: repeat {r + 1}/{ctx.repeat} done")
     ctx.figures += list(figs.values())

@@ -11,6 +11,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
+from typing import Callable, Iterable, Iterator  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
@@ -56,11 +57,11 @@ class NoDelayHandler(WSGIHandler):
         """No access log."""
 
 
-def make_app(chunks: int, delay_ms: float):
+def make_app(chunks: int, delay_ms: float) -> Callable:
     """The WSGI callable."""
     json_body, frames = completion(chunks), sse_frames(chunks)
 
-    def stream():
+    def stream() -> Iterator[bytes]:
         """SSE frames at the configured cadence."""
         yield frames[0]
         for item in frames[1:-2]:
@@ -69,7 +70,7 @@ def make_app(chunks: int, delay_ms: float):
             yield item
         yield frames[-2] + frames[-1]
 
-    def app(environ, start_response):
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         """Serve one request."""
         body = environ["wsgi.input"].read()
         if not environ.get("PATH_INFO", "").endswith("/chat/completions"):
