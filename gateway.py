@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import catalogue
 import router
@@ -32,6 +32,7 @@ class StreamStart:
     features: router.RequestFeatures
     model_label: str
     reservation: Any = None
+    abort: Callable[[], None] = lambda: None    # cuts the upstream stream from another greenlet
 
 
 class Gateway:
@@ -106,17 +107,18 @@ class Gateway:
 
         def attempt(creds: Credentials, cand: Candidate):
             req = dataclasses.replace(call.request, model=cand.model)
-            chunks = build_provider(cand.provider, creds, self.stream_settings).stream(req)
-            return chunks, _first_content(chunks)
+            provider = build_provider(cand.provider, creds, self.stream_settings)
+            chunks = provider.stream(req)
+            return chunks, _first_content(chunks), provider.abort
 
         try:
-            (chunks, buffered), cand = self.runner.run(ctx, chain, keys, attempt)
+            (chunks, buffered, abort), cand = self.runner.run(ctx, chain, keys, attempt)
         except GatewayError as err:
             self._record_failure(ctx, chain, err, streamed=True, reservation=reservation)
             raise
         model = next((c.model for c in buffered if c.model), None) or cand.model
         return StreamStart(cand, chunks, buffered, ctx, features, f"{cand.provider}/{model}",
-                           reservation)
+                           reservation, abort)
 
     def finish_stream(self, start: StreamStart, usage: Usage | None, text_chars: int,
                       status: str, ttft_ms: float | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from flask import has_request_context, request
 
@@ -37,9 +37,9 @@ class _ClientWatch:
     greenlet: an asynchronous exception could land inside connection-pool clean-up code.
     """
 
-    def __init__(self, client: Any, tally: _Tally, chunks: Iterator[StreamChunk]) -> None:
+    def __init__(self, client: Any, tally: _Tally, abort: Callable[[], None]) -> None:
         import gevent
-        self.tally, self.chunks, self.active = tally, chunks, True
+        self.tally, self.abort, self.active = tally, abort, True
         self.greenlet = gevent.spawn(self._run, client)
 
     def _run(self, client: Any) -> None:
@@ -55,7 +55,7 @@ class _ClientWatch:
             pass                           # reset or closed: the client is gone too
         if self.active:
             self.tally.gone = True
-            _shut_down_upstream(self.chunks)
+            self.abort()
 
     def stop(self) -> None:
         """Called first in the stream's finally: the watcher does nothing after this."""
@@ -63,38 +63,7 @@ class _ClientWatch:
         self.greenlet.kill(block=False)
 
 
-def _upstream_response(chunks: Iterator[StreamChunk]) -> Any:
-    """The requests.Response a provider stream reads from, found in its suspended generators."""
-    import requests
-    todo, seen = [chunks], set()
-    while todo:
-        gen = todo.pop()
-        frame = getattr(gen, "gi_frame", None)
-        if frame is None or id(gen) in seen:
-            continue
-        seen.add(id(gen))
-        for value in frame.f_locals.values():
-            if isinstance(value, requests.Response):
-                return value
-            if hasattr(value, "gi_frame"):
-                todo.append(value)
-    return None
-
-
-def _shut_down_upstream(chunks: Iterator[StreamChunk]) -> None:
-    """Shut the socket of a still-open upstream body (never one already back in the pool)."""
-    raw = getattr(_upstream_response(chunks), "raw", None)
-    if raw is None or raw.isclosed():
-        return
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _watch(client: Any, tally: _Tally, chunks: Iterator[StreamChunk]) -> _ClientWatch | None:
+def _watch(client: Any, tally: _Tally, abort: Callable[[], None]) -> _ClientWatch | None:
     """A watcher when serving under gevent (gunicorn's gevent worker), else None."""
     try:
         from gevent import monkey
@@ -102,7 +71,7 @@ def _watch(client: Any, tally: _Tally, chunks: Iterator[StreamChunk]) -> _Client
         return None
     if client is None or not monkey.is_module_patched("socket"):
         return None
-    return _ClientWatch(client, tally, chunks)
+    return _ClientWatch(client, tally, abort)
 
 
 def sse_body(gateway: Gateway, start: StreamStart) -> Iterator[bytes]:
@@ -117,7 +86,7 @@ def _sse(gateway: Gateway, start: StreamStart, client: Any) -> Iterator[bytes]:
             "created": int(time.time())}
     tally, ttft_ms, watch = _Tally(), (time.monotonic() - start.ctx.started) * 1000, None
     try:
-        watch = _watch(client, tally, start.chunks)
+        watch = _watch(client, tally, start.abort)
         first = True
         for chunk in _chunks(start):
             if _note(tally, chunk):

@@ -126,7 +126,7 @@ class Provider:
         keep-alive comments cannot stretch it); after it, the read timeout bounds each stall.
         """
         call = self._chat_call(req, stream=True)
-        live = LiveStream(self.settings.timeouts)
+        live = self._live = LiveStream(self.settings.timeouts)
         events = self._stream_events(call.path, call.body, params=call.params, live=live)
         state = StreamState()
         try:
@@ -141,6 +141,12 @@ class Provider:
                 f"{self.label}: the stream ended before the answer was complete", provider=self.id)
         yield StreamChunk(finish_reason=state.finish_reason or "stop", usage=state.usage,
                           model=state.model, id=state.id)
+
+    def abort(self) -> None:
+        """Cut this provider's in-flight stream (e.g. the client hung up); safe from any greenlet."""
+        live = getattr(self, "_live", None)
+        if live is not None:
+            live.abort()
 
     def embed(self, req: EmbeddingRequest) -> EmbeddingResult:
         """Embed texts; providers without an embeddings API raise UnsupportedOperationError."""

@@ -1,6 +1,7 @@
 """Stream deadlines: a wall-clock first-token deadline, then a per-read stall timeout."""
 from __future__ import annotations
 
+import socket
 import time
 from typing import Iterator
 
@@ -43,6 +44,18 @@ class LiveStream:
         sock = _socket_of(self.resp)
         if sock is not None:
             sock.settimeout(self.timeouts.read)
+
+    def abort(self) -> None:
+        """Shut the socket of a body still being read (from another greenlet): the read then fails."""
+        raw = getattr(self.resp, "raw", None)
+        if raw is None or raw.isclosed():
+            return                              # finished: the connection may be back in the pool
+        sock = _socket_of(self.resp)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def checked(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """Pass bytes through, failing once the first-token deadline has passed without content."""
