@@ -56,6 +56,19 @@ def start(args: argparse.Namespace, ctx: Ctx, run_dir: Path,
                           loadgen.write_tokens(run_dir, "litellm", [MASTER_KEY]))
 
 
+def describe(litellm_bin: str, workers: int) -> str:
+    """A context line: LiteLLM's version and how it was run."""
+    python = Path(litellm_bin).with_name("python")
+    try:
+        version = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
+                                  "print(m.version('litellm'))"], capture_output=True, text=True,
+                                 timeout=60).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        version = "?"
+    return (f"- LiteLLM proxy {version} (`{litellm_bin}`), --num_workers {workers}, master-key auth, "
+            "no database (no spend tracking), same simulator; interleaved with the other runs")
+
+
 def pids() -> list[int]:
     """The proxy process and its children."""
     proc = _state.get("proc")

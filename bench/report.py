@@ -103,21 +103,31 @@ def _ram_gib() -> float:
     return kb / 1024 / 1024
 
 
-def _commit() -> str:
-    """The short hash of HEAD."""
+def _git(*args: str) -> str:
+    """Output of one git command in the repository, trailing newline removed ('' on failure)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
+        return subprocess.run(["git", *args], cwd=REPO, text=True, capture_output=True,
+                              timeout=10).stdout.rstrip("\n")
     except (OSError, subprocess.SubprocessError):
-        return "?"
+        return ""
 
 
-def machine_lines(load_start: tuple, load_end: tuple) -> list[str]:
-    """CPU model, cores, RAM, Python, and how busy the machine was."""
+def code_version() -> str:
+    """HEAD's short hash, plus a warning when application files differ from it (call at start)."""
+    dirty = [ln[3:] for ln in _git("status", "--porcelain", "--untracked-files=no").splitlines()
+             if not ln[3:].startswith(("bench/", "BENCHMARKS.md"))]
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+    return head + (f" + uncommitted changes in {len(dirty)} application file(s)" if dirty else "")
+
+
+def machine_lines(load_start: tuple, load_end: tuple, version: str) -> list[str]:
+    """CPU model, cores, RAM, Python, code version at start, and how busy the machine was."""
+    end = _git("rev-parse", "--short", "HEAD") or "?"
+    moved = "" if version.startswith(end) else f" (HEAD moved to {end} during the run)"
     return [f"- Machine: {_cpu_model()}, {os.cpu_count()} cores, {_ram_gib():.1f} GiB RAM, "
             f"{platform.system()} {platform.release()}",
             f"- Python {platform.python_version()} ({platform.python_implementation()}); "
-            f"commit {_commit()}",
+            f"code under test: commit {version} when the server started{moved}",
             f"- Load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in load_start)}, "
             f"at end {'/'.join(f'{x:.2f}' for x in load_end)} — the machine is shared, so "
             "other work competes for the 2 cores."]

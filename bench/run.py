@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     log("micro-benchmarks")
     figures = micro.routing_figures(args.repeat, 2000) + micro.vault_figures(
         sd.db_url, sd.enc_key, run_dir, seed.MAIN_USER, args.repeat, 300)
+    version = report.code_version()
     ctx = start_stack(args, run_dir, sd)
     try:
         if args.vs_litellm:
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.vs_litellm:
             import litellm_proxy
             litellm_proxy.stop()
-    finish(args, sd, rlimit, load_start, figures + ctx.figures)
+    finish(args, sd, rlimit, (load_start, version), figures + ctx.figures)
 
 
 def auto_notes(figures: list) -> list[str]:
@@ -169,12 +170,17 @@ def auto_notes(figures: list) -> list[str]:
     return notes
 
 
-def finish(args: argparse.Namespace, sd: seed.Seed, rlimit: tuple, load_start: tuple,
+def finish(args: argparse.Namespace, sd: seed.Seed, rlimit: tuple, start: tuple,
            figures: list) -> None:
-    """Print the table and update BENCHMARKS.md."""
+    """Print the table and update BENCHMARKS.md; start = (load average, code version)."""
+    load_start, version = start
     mode = ("quick" if args.quick else "full") + (" vs-litellm" if args.vs_litellm else "")
     command = "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    context = report.machine_lines(load_start, os.getloadavg()) + context_lines(args, sd, rlimit)
+    context = report.machine_lines(load_start, os.getloadavg(), version) + context_lines(
+        args, sd, rlimit)
+    if args.vs_litellm:
+        import litellm_proxy
+        context.append(litellm_proxy.describe(args.litellm_bin, args.workers))
     text = report.section(mode, command.strip(), context, figures, auto_notes(figures))
     print(text)
     if not args.no_write:
