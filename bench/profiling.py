@@ -31,14 +31,14 @@ def _record(pid: int, seconds: float, fmt: str, out: Path) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Ctx, run_dir: Path, log: Callable[[str], None]) -> None:
-    """Load the gateway with wrk (c=16, JSON) while py-spy samples its first worker twice."""
+    """Load the gateway with wrk (c=16, JSON chats) while py-spy samples its first worker twice."""
     results = run_dir.parent
     stamp = time.strftime("%Y%m%d-%H%M%S")
     speedscope = results / f"profile-{stamp}.speedscope.json"
     svg = results / f"profile-{stamp}.svg"
     try:
         stack.configure_stream(ctx.sim, chunks=20, delay_ms=0)
-        body = loadgen.write_body(ctx.folder, ctx.gateway.model, 1024, False)
+        body = loadgen.write_body(ctx.folder, ctx.gateway.model, args.profile_prompt, False)
         loadgen.run_wrk(ctx.gateway, body, 8, 2)                                  # warm-up
         worker = ctx.server.worker_pids()[0]
         total = 2 * args.profile_seconds + 10

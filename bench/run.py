@@ -54,6 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--litellm-bin", default="/tmp/litellm-venv/bin/litellm")
     p.add_argument("--profile", action="store_true", help="only profile the worker with py-spy")
     p.add_argument("--profile-seconds", type=float, default=15.0)
+    p.add_argument("--profile-prompt", type=int, default=1024, help="prompt bytes while profiling")
     p.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = p.parse_args(argv)
     preset = QUICK if args.quick else FULL
