@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
 
 import errors
 from providers import errormap, http
+from providers.http import session_for
 from providers.errormap import UpstreamErrorInfo
 from providers.deadlines import FirstTokenTimeout, LiveStream
 from providers.sse import ServerSentEvent, SSEDecoder, iter_events
@@ -22,28 +21,6 @@ from secret import scrub
 log = logging.getLogger(__name__)
 
 USER_AGENT = "byok-gateway/1.0"
-POOL_CONNECTIONS = 16
-POOL_MAXSIZE = 128
-_sessions: dict[type, requests.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-def session_for(cls: type) -> requests.Session:
-    """The shared keep-alive session of one provider class, with a large connection pool."""
-    with _sessions_lock:
-        session = _sessions.get(cls)
-        if session is None:
-            session = requests.Session()
-            # Not from the environment: no proxy or netrc look-ups per call (a tenth of the CPU in
-            # the profile), and no ambient credentials attached to provider calls.
-            session.trust_env = False
-            adapter = HTTPAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_MAXSIZE, max_retries=0)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            _sessions[cls] = session
-        return session
-
-
 def estimate_usage(texts: Iterable[str]) -> Usage:
     """A rough token count (about 4 characters a token), flagged as estimated."""
     tokens = sum(max(1, -(-len(text) // 4)) for text in texts)

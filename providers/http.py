@@ -9,12 +9,35 @@ follows redirects (which would forward custom key headers to another host).
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
 import orjson
 import requests
+from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+
+POOL_CONNECTIONS = 16
+POOL_MAXSIZE = 128
+_sessions: dict[type, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def session_for(cls: type) -> requests.Session:
+    """The shared keep-alive session of one provider class, with a large connection pool."""
+    with _sessions_lock:
+        session = _sessions.get(cls)
+        if session is None:
+            session = requests.Session()
+            # Not from the environment: no proxy or netrc look-ups per call (a tenth of the CPU in
+            # the profile), and no ambient credentials attached to provider calls.
+            session.trust_env = False
+            adapter = HTTPAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _sessions[cls] = session
+        return session
 
 
 def prepare(method: str, url: str, *, headers: Mapping[str, str], body: Any = None,

@@ -112,41 +112,57 @@ def test_secret_type_hides_value():
 
 def test_no_key_material_on_gateway_paths(make_app, simulator, caplog, database_url):
     """Every provider's chat, stream, tools, embeddings, key test and error paths leave no key behind."""
-    from tests.helpers.gateway import AZURE_DEPLOYMENT, CHAT_MODELS, base_urls
+    from tests.helpers.gateway import base_urls
     caplog.set_level(logging.DEBUG)
     simulator.reset()
     app = make_app(base_urls=base_urls(simulator), test_on_save=True, retry_base_s=0.01,
                    usage_flush_s=0.05)
     client = app.test_client()
+    seen = _save_all(client, simulator) + _exercise_gateway(client, simulator)
+    codes = [r.status_code for r in seen]
+    saves, per_provider = codes[:7], [codes[7 + 4 * i: 11 + 4 * i] for i in range(7)]
+    assert saves == [200] * 7 and all(p[:3] == [200] * 3 and p[3] >= 400 for p in per_provider), codes
+    seen += [client.post("/v1/embeddings", json={"model": m, "input": ["a", "b"]}) for m in (
+        "openai/text-embedding-3-small", "google_gemini/gemini-embedding-001", "glm_4_6/embedding-3",
+        "auto")]
+    seen += [client.get("/v1/models"), client.get(f"{BASE}/current-user/usage?format=csv"),
+             client.get(f"{BASE}/current-user/status")]
+    for resp in seen:
+        _assert_clean(resp.get_data(), f"response {resp.request.path}")
+        _assert_clean(str(resp.headers), "response headers")
+    _assert_clean_stores(app, simulator, caplog, database_url)
+
+
+def _save_all(client, simulator):
+    from tests.helpers.gateway import AZURE_DEPLOYMENT
     seen = []
     for provider, key in CANARY_KEYS.items():
         body = {"api_key": key}
         if provider == "azure_openai":
             body.update(endpoint=simulator.url_for("azure"), deployment=AZURE_DEPLOYMENT)
         seen.append(client.post(f"{BASE}/current-user/keys/{provider}", json=body))
+    return seen
+
+
+def _exercise_gateway(client, simulator):
+    """Per provider: plain, streamed and tool chat, then a chat refused for an invalid key."""
+    from tests.helpers.gateway import CHAT_MODELS, SIM_IDS
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    msgs = [{"role": "user", "content": "hi"}]
+    seen = []
     for provider, model in CHAT_MODELS.items():
-        label = f"{provider}/{model}"
-        msgs = [{"role": "user", "content": "hi"}]
-        seen.append(client.post("/v1/chat/completions", json={"model": label, "messages": msgs}))
-        seen.append(client.post("/v1/chat/completions", json={"model": label, "messages": msgs,
-                                                              "stream": True}))
-        seen.append(client.post("/v1/chat/completions", json={"model": label, "messages": msgs,
-                                                              "tools": tools}))
-        simulator.script(_sim_id(provider), {"fault": "invalid_key"})
-        seen.append(client.post("/v1/chat/completions", json={"model": label, "messages": msgs}))
-    for model in ("openai/text-embedding-3-small", "google_gemini/gemini-embedding-001",
-                  "glm_4_6/embedding-3", "auto"):
-        seen.append(client.post("/v1/embeddings", json={"model": model, "input": ["a", "b"]}))
-    seen += [client.get("/v1/models"), client.get(f"{BASE}/current-user/usage?format=csv"),
-             client.get(f"{BASE}/current-user/status")]
-    codes = [r.status_code for r in seen]
-    saves, per_provider = codes[:7], [codes[7 + 4 * i: 11 + 4 * i] for i in range(7)]
-    assert saves == [200] * 7 and all(p[:3] == [200] * 3 and p[3] >= 400 for p in per_provider), codes
-    for resp in seen:
-        _assert_clean(resp.get_data(), f"response {resp.request.path}")
-        _assert_clean(str(resp.headers), "response headers")
+        body = {"model": f"{provider}/{model}", "messages": msgs}
+        seen.append(client.post("/v1/chat/completions", json=body))
+        seen.append(client.post("/v1/chat/completions", json={**body, "stream": True}))
+        seen.append(client.post("/v1/chat/completions", json={**body, "tools": tools}))
+        simulator.script(SIM_IDS[provider], {"fault": "invalid_key"})
+        seen.append(client.post("/v1/chat/completions", json=body))
+    return seen
+
+
+def _assert_clean_stores(app, simulator, caplog, database_url):
+    """Ledger rows, audit rows, upstream URLs, logs and the database file hold no key material."""
     vault = app.extensions["byok"].vault
     app.extensions["byok"].extra["ledger"].flush()
     from models import UsageRecord
@@ -167,8 +183,3 @@ def test_no_key_material_on_gateway_paths(make_app, simulator, caplog, database_
                 _assert_clean(open(path + suffix, "rb").read(), f"database file{suffix}")
             except FileNotFoundError:
                 pass
-
-
-def _sim_id(provider):
-    from tests.helpers.gateway import SIM_IDS
-    return SIM_IDS[provider]

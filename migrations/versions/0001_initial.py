@@ -16,6 +16,13 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade():
+    _keys()
+    _tokens()
+    _audit()
+    _usage()
+
+
+def _keys():
     op.create_table(
         "api_keys",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -35,6 +42,9 @@ def upgrade():
         sa.UniqueConstraint("user_id", "provider", name="uq_api_keys_user_provider"),
     )
     op.create_index("ix_api_keys_user_id", "api_keys", ["user_id"])
+
+
+def _tokens():
     op.create_table(
         "api_tokens",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -47,6 +57,9 @@ def upgrade():
         sa.Column("revoked_at", TS, nullable=True),
     )
     op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
+
+
+def _audit():
     op.create_table(
         "audit_events",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -60,6 +73,9 @@ def upgrade():
         sa.Column("detail", sa.String(500), nullable=False, server_default=""),
     )
     op.create_index("ix_audit_user_ts", "audit_events", ["user_id", "id"])
+
+
+def _usage():
     op.create_table(
         "usage_records",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
