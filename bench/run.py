@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
                       {"ledger-small": 10, "ledger-big": args.ledger_big}, args.database_url)
     if args.profile:
         import profiling
-        return profiling.run(args, start_stack(args, run_dir, sd), run_dir, log)
+        profiling.run(args, start_stack(args, run_dir, sd), run_dir, log)
+        return drop_db_copy(run_dir)
     log("micro-benchmarks")
     figures = micro.routing_figures(args.repeat, 2000) + micro.vault_figures(
         sd.db_url, sd.enc_key, run_dir, seed.MAIN_USER, args.repeat, 300)
@@ -147,7 +148,14 @@ def main(argv: list[str] | None = None) -> None:
         if args.vs_litellm:
             import litellm_proxy
             litellm_proxy.stop()
+        drop_db_copy(run_dir)
     finish(args, sd, rlimit, (load_start, version), figures + ctx.figures)
+
+
+def drop_db_copy(run_dir: Path) -> None:
+    """Delete the run's copy of the seeded SQLite database (hundreds of MB); keep the logs."""
+    for copy in run_dir.glob("byok.db*"):
+        copy.unlink()
 
 
 def auto_notes(figures: list) -> list[str]:

@@ -149,10 +149,12 @@ def _seed_all(db_url: str, enc_key: str, data_dir: Path, n_users: int,
 
 
 def _cache_key(n_users: int, ledger: dict[str, int]) -> str:
-    """Seeds are reusable while user count, ledger sizes and migrations are unchanged."""
+    """Seeds are reusable while user count, ledger sizes and migration files are unchanged."""
     import hashlib
-    names = "|".join(sorted(p.name for p in (REPO / "migrations").rglob("*.py")))
-    digest = hashlib.sha256(names.encode()).hexdigest()[:8]
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "migrations").rglob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest = digest.hexdigest()[:8]
     return f"u{n_users}-" + "-".join(f"{k}{v}" for k, v in sorted(ledger.items())) + f"-{digest}"
 
 
