@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Collection, Mapping, NamedTuple
 
 from catalogue import Catalogue, ModelInfo, load_catalogue
+from router_text import scan_window, text_of
 
 TASK_TYPES = ("chat", "code_generation", "reasoning", "embeddings", "translation", "document_analysis",
               "long_context", "chinese_language", "multilingual", "function_calling", "general")
@@ -60,18 +61,6 @@ class Candidate(NamedTuple):
     est_cost_usd: float | None = None
 
 
-def _text_of(messages: list[dict] | list[str]) -> tuple[str, int]:
-    """Join the text parts of messages; return (text, message count)."""
-    parts: list[str] = []
-    for msg in messages:
-        content = msg if isinstance(msg, str) else msg.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
-    return "\n".join(parts), len(messages)
-
-
 def extract_features(messages: list[dict] | list[str], *, max_tokens: int | None = None, tools: bool = False,
                      embeddings: bool = False, task: str | None = None) -> RequestFeatures:
     """Compute request features in one linear pass family.
@@ -82,10 +71,10 @@ def extract_features(messages: list[dict] | list[str], *, max_tokens: int | None
     if task is not None and task not in TASK_TYPES:
         raise ValueError(f"unknown task type {task!r}; expected one of {', '.join(TASK_TYPES)}")
     embeddings = embeddings or task == "embeddings"
-    text, count = _text_of(messages)
+    text, count = text_of(messages)
     length, is_ascii = len(text), text.isascii()
     cjk = 0 if is_ascii else length - len(_CJK_RUN.sub("", text))
-    low = " " + text.lower().replace("\n", " ")  # so " why" also matches at a line start
+    low = " " + scan_window(text).lower().replace("\n", " ")  # " why" also matches at a line start
     found = {k for k, marks in (_ASCII_MARKERS if is_ascii else _MARKERS).items() if any(m in low for m in marks)}
     if not is_ascii and (length - len(text.encode("ascii", "ignore")) - cjk) / length >= 0.3:
         found.add("multilingual")

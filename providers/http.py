@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 POOL_CONNECTIONS = 16
-POOL_MAXSIZE = 128
+POOL_MAXSIZE = 1024   # idle keep-alive sockets kept per host: 1,000 concurrent streams reuse theirs
 _sessions: dict[type, requests.Session] = {}
 _sessions_lock = threading.Lock()
 

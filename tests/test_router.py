@@ -282,3 +282,14 @@ def test_routing_capabilities_come_from_the_rules() -> None:
     rules = routing_rules()
     rules["tasks"]["embeddings"]["prefer"].reverse()
     assert "embeddings: openai -> glm_4_6 -> google_gemini" in routing_capabilities(rules=rules)
+
+
+def test_long_prompt_keywords_are_found_at_head_and_tail_and_tokens_cover_everything():
+    from router import extract_features
+    filler = "lorem ipsum dolor sit amet " * 40_000          # ~1 MB of plain prose
+    head = extract_features([{"role": "user", "content": "Please refactor this python code.\n" + filler}])
+    tail = extract_features([{"role": "user", "content": filler + "\nNow explain step by step why."}])
+    plain = extract_features([{"role": "user", "content": filler}])
+    assert head.code and not plain.code
+    assert tail.reasoning and not plain.reasoning
+    assert plain.prompt_tokens >= len(filler) // 4
