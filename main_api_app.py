@@ -1,6 +1,12 @@
 """The BYOK gateway: application factory and production entry point (`python main_api_app.py`)."""
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # Serving with gevent workers: patch before ssl, socket and friends are imported, or
+    # requests/urllib3 keep references to unpatched ssl (gevent warns, and TLS may block).
+    from gevent import monkey
+    monkey.patch_all()
+
 import dataclasses
 import logging
 import sys
