@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from audit import Actor, AuditLog
 from errors import AuthenticationError, LimitExceededError, NotFoundError, PermissionDeniedError
 from models import ApiToken, iso, utcnow
+from ttl_cache import MISSING, TTLCache
 
 TOKEN_PREFIX = "byok_"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -86,9 +87,8 @@ class TokenService:
     """Creates, lists, revokes and verifies gateway tokens."""
 
     def __init__(self, sessions: Callable[[], Session], audit: AuditLog, *, cache_ttl_s: float = 5.0):
-        self._sessions, self.audit, self.cache_ttl_s = sessions, audit, cache_ttl_s
-        self._cache: dict[str, tuple[Principal | None, float]] = {}
-        self._lock = threading.Lock()
+        self._sessions, self.audit = sessions, audit
+        self._cache = TTLCache(cache_ttl_s, max_entries=50_000)   # token hash -> Principal | None
 
     def create(self, user_id: str, *, admin: bool = False, label: str = "",
                actor: Actor | None = None) -> tuple[str, dict]:
@@ -111,8 +111,7 @@ class TokenService:
                 raise NotFoundError(f"No live token with prefix {prefix}")
             sess.execute(update(ApiToken).where(ApiToken.prefix == prefix).values(revoked_at=utcnow()))
             users = sorted({r.user_id for r in rows})
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
         for user in users:
             self.audit.record(actor, user, "token.revoked", outcome="ok", detail=f"prefix={prefix}")
         return {"prefix": prefix, "revoked": len(rows)}
@@ -125,19 +124,14 @@ class TokenService:
     def verify(self, raw: str) -> Principal | None:
         """The principal for a raw token, or None (cached briefly by hash)."""
         digest = hash_token(raw)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit and hit[1] > now:
-            return hit[0]
+        hit = self._cache.get(digest)
+        if hit is not MISSING:
+            return hit
         with self._sessions() as sess:
             row = sess.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         ok = row is not None and row.revoked_at is None and hmac.compare_digest(row.token_hash, digest)
         principal = Principal(row.user_id, row.is_admin, f"token:{row.prefix}") if ok else None
-        with self._lock:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            self._cache[digest] = (principal, now + self.cache_ttl_s)
+        self._cache.put(digest, principal)
         return principal
 
 

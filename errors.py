@@ -35,6 +35,8 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from secret import scrub
+
 log = logging.getLogger(__name__)
 
 
@@ -207,11 +209,16 @@ def from_http_exception(exc: HTTPException) -> GatewayError:
 
 
 def body_for(err: GatewayError, path: str) -> dict[str, Any]:
-    """The JSON body for an error: OpenAI's shape under /v1, the ATOM envelope elsewhere."""
+    """The JSON body for an error: OpenAI's shape under /v1, the ATOM envelope elsewhere.
+
+    The message is scrubbed here, once for every error: some echo request input (a provider id
+    from the URL) or upstream text, and a key pasted there must not come back.
+    """
+    message = scrub(err.message)
     if path.startswith("/v1/") or path == "/v1":
-        return {"error": {"message": err.message, "type": err.type, "code": err.code,
+        return {"error": {"message": message, "type": err.type, "code": err.code,
                           "param": getattr(err, "param", None)}}
-    return {"success": False, "error": err.message, "code": err.code}
+    return {"success": False, "error": message, "code": err.code}
 
 
 def render(err: GatewayError):

@@ -13,7 +13,7 @@ from errors import BadRequestError, GatewayError, IncompleteStreamError, NoUsabl
 from ledger import UsageEvent, UsageLedger
 from openai_wire import ChatCall
 from providers import build_provider
-from providers.types import (ChatRequest, Credentials, EmbeddingRequest, ProviderSettings,
+from providers.types import (Credentials, EmbeddingRequest, ProviderSettings,
                              StreamChunk, Usage)
 from router import Candidate
 from user_api_key_service import UserAPIKeyService
@@ -158,9 +158,10 @@ class Gateway:
                            kind=kind, route_reason=cand.reason, attempts=ctx.attempts,
                            latency_ms=(time.monotonic() - ctx.started) * 1000, ttft_ms=ttft_ms,
                            status=status, streamed=streamed, request_id=ctx.request_id)
-        self.ledger.record(event)
+        row = self.ledger.record(event)
         if self.limits is not None and reservation is not None:
-            self.limits.settle(reservation, event)
+            self.limits.settle(reservation, tokens=row["prompt_tokens"] + row["completion_tokens"],
+                               cost_usd=row["cost_usd"])
 
     def _record_failure(self, ctx, chain, err: GatewayError, *, streamed: bool,
                         kind: str = "chat", reservation=None) -> None:

@@ -4,16 +4,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import catalogue
 from config import Config
 from providers.types import Credentials, KeyCheckResult, ProviderSettings, Timeouts
 
 log = logging.getLogger(__name__)
-
-
-def known_providers() -> tuple[str, ...]:
-    """The catalogue's provider ids, in contract order."""
-    return tuple(catalogue.providers_section())
 
 
 def settings_for(config: Config) -> ProviderSettings:

@@ -83,13 +83,14 @@ class UsageLedger:
         self._thread = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
         self._thread.start()
 
-    def record(self, event: UsageEvent) -> None:
-        """Queue one event; never blocks on the database."""
+    def record(self, event: UsageEvent) -> dict[str, Any]:
+        """Queue one event and return its priced row; never blocks on the database."""
         row = to_row(event, self.baseline)
         with self._lock:
             self._pending.append(row)
             if len(self._pending) >= self.max_batch:
                 self._wake.set()
+        return row
 
     def flush(self) -> int:
         """Write everything queued now; returns the number of rows written.

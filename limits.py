@@ -9,7 +9,6 @@ Spend is reserved as a worst case before dispatch and settled with the real cost
 from __future__ import annotations
 
 import calendar
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 import catalogue
 from errors import BadRequestError, LimitExceededError
 from models import LimitCounter, UserLimits, utcnow
+from ttl_cache import MISSING, TTLCache
 
 FIELDS = ("requests_per_minute", "tokens_per_minute", "monthly_usd")
 
@@ -56,25 +56,21 @@ class Limits:
     def __init__(self, sessions: Callable[[], Session], *, default_output_tokens: int = 4096,
                  cache_ttl_s: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         self._sessions, self.clock = sessions, clock
-        self.default_output_tokens, self.cache_ttl_s = default_output_tokens, cache_ttl_s
-        self._cache: dict[str, tuple[dict | None, float]] = {}
-        self._lock = threading.Lock()
+        self.default_output_tokens = default_output_tokens
+        self._cache = TTLCache(cache_ttl_s)          # user id -> limits dict | None
 
     # -- settings ------------------------------------------------------------------------------
     def get(self, user_id: str) -> dict[str, Any] | None:
         """The user's limits, or None when none are set (cached briefly)."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(user_id)
-        if hit and hit[1] > now:
-            return hit[0]
+        hit = self._cache.get(user_id)
+        if hit is not MISSING:
+            return hit
         with self._sessions() as sess:
             row = sess.get(UserLimits, user_id)
             value = {f: getattr(row, f) for f in FIELDS} if row else None
         if value is not None and all(v is None for v in value.values()):
             value = None
-        with self._lock:
-            self._cache[user_id] = (value, now + self.cache_ttl_s)
+        self._cache.put(user_id, value)
         return value
 
     def set(self, user_id: str, body: Any) -> dict[str, Any]:
@@ -86,8 +82,7 @@ class Limits:
                 setattr(row, name, value)
             row.updated_at = utcnow()
             sess.add(row)
-        with self._lock:
-            self._cache.pop(user_id, None)
+        self._cache.pop(user_id)
         return self.describe(user_id)
 
     def describe(self, user_id: str) -> dict[str, Any]:
@@ -124,14 +119,10 @@ class Limits:
                     raise _refusal(kind, limit, amount, wins[kind][1], now)
         return Reservation(user_id, {k: w[0] for k, w in wins.items()}, tokens, spend)
 
-    def settle(self, reservation: Reservation, event) -> None:
-        """Replace the worst-case reservation with what the request really used."""
-        usage = event.usage
-        real = catalogue.cost_usd(event.provider, event.model, usage.prompt_tokens,
-                                  usage.completion_tokens, min(usage.cached_tokens,
-                                                               usage.prompt_tokens)) or 0.0
-        used_tokens = event.usage.prompt_tokens + event.usage.completion_tokens
-        self._adjust(reservation, used_tokens - reservation.tokens, real - reservation.spend)
+    def settle(self, reservation: Reservation, *, tokens: int, cost_usd: float | None) -> None:
+        """Replace the worst-case reservation with what the request really used (priced once,
+        by the ledger; an unpriced model settles at 0)."""
+        self._adjust(reservation, tokens - reservation.tokens, (cost_usd or 0.0) - reservation.spend)
 
     def release(self, reservation: Reservation) -> None:
         """Give back tokens and spend of a request that failed (it still counts as a request)."""

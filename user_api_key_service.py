@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy.engine import Engine
 
+import catalogue
 import key_check
 from audit import Actor
 from cipher import VaultCipher, load_cipher
@@ -105,7 +106,7 @@ class UserAPIKeyService(KeyVault):
         except Exception as exc:  # noqa: BLE001 - a broken handler must not break the caller
             log.error("key test for %s raised %s", service_name, type(exc).__name__)
             result = {"success": False, "message": "Test failed: internal error in the key check"}
-        if service_name in key_check.known_providers():
+        if service_name in catalogue.provider_ids():
             self.record_test(user_id, service_name, key_check.as_result(result),
                              actor=actor or LEGACY)
         return result
@@ -119,7 +120,7 @@ class UserAPIKeyService(KeyVault):
             if hasattr(handler, "configure"):
                 handler.configure(metadata=creds.metadata, settings=key_check.settings_for(self.config))
             return handler.test_connection()
-        if service_name not in key_check.known_providers():
+        if service_name not in catalogue.provider_ids():
             return {"success": False, "message": f"Service {service_name} not supported for testing"}
         return key_check.as_legacy_dict(key_check.check(service_name, creds, self.config))
 

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping
 
@@ -21,6 +18,7 @@ from cipher import InvalidToken, VaultCipher
 from models import ApiKey, utcnow
 from providers.types import Credentials, KeyCheckResult
 from secret import Secret, last4, mask_key
+from ttl_cache import MISSING, TTLCache
 
 log = logging.getLogger(__name__)
 META_FIELDS = ("endpoint", "deployment", "api_version", "region", "base_url")
@@ -48,54 +46,17 @@ class KeyRecord:
     empty: bool = False
 
 
-@dataclass
-class _CacheEntry:
-    credentials: Any
-    expires: float
-
-
-@dataclass
-class CredentialCache:
-    """A bounded, short-TTL in-process cache of decrypted credentials (never serialised)."""
-
-    ttl_s: float = 5.0
-    max_entries: int = 20000
-    _items: "OrderedDict[tuple[str, str], _CacheEntry]" = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, key: tuple[str, str]) -> _CacheEntry | None:
-        """A live entry, or None."""
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is None or entry.expires < time.monotonic():
-                return None
-            self._items.move_to_end(key)
-            return entry
-
-    def put(self, key: tuple[str, str], credentials: Credentials | None) -> None:
-        """Remember credentials (or their absence) for ttl_s seconds."""
-        if self.ttl_s <= 0:
-            return
-        with self._lock:
-            self._items[key] = _CacheEntry(credentials, time.monotonic() + self.ttl_s)
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+class CredentialCache(TTLCache):
+    """Decrypted credentials per (user, provider), plus each user's usable-credentials map."""
 
     def invalidate(self, user_id: str | None = None, provider: str | None = None) -> None:
-        """Drop one entry, one user's entries, or everything."""
-        with self._lock:
-            if user_id is None:
-                self._items.clear()
-            elif provider is not None:
-                self._items.pop((user_id, provider), None)
-                self._items.pop((user_id, USABLE), None)
-            else:
-                for key in [k for k in self._items if k[0] == user_id]:
-                    del self._items[key]
-
-    def __repr__(self) -> str:
-        return f"CredentialCache(entries={len(self._items)})"
+        """Drop one entry (and the user's usable map), one user's entries, or everything."""
+        if user_id is None:
+            self.clear()
+        elif provider is not None:
+            self.pop((user_id, provider), (user_id, USABLE))
+        else:
+            self.drop_where(lambda key: key[0] == user_id)
 
 
 def clean_metadata(raw: Mapping[str, Any] | None) -> dict[str, str]:
@@ -195,8 +156,8 @@ class KeyVault:
     def credentials(self, user_id: str, provider: str) -> Credentials | None:
         """Key plus metadata for an upstream call, through the short-TTL cache."""
         cached = self.cache.get((user_id, provider))
-        if cached is not None:
-            return cached.credentials
+        if cached is not MISSING:
+            return cached
         with self.session() as sess:
             row = self._row(sess, user_id, provider)
             creds = self._credentials(row) if row else None
@@ -206,8 +167,8 @@ class KeyVault:
     def usable_credentials(self, user_id: str, unusable: frozenset[str]) -> dict[str, Credentials]:
         """Provider -> credentials for every non-empty key whose last test did not rule it out."""
         cached = self.cache.get((user_id, USABLE))
-        if cached is not None:
-            return cached.credentials
+        if cached is not MISSING:
+            return cached
         out: dict[str, Credentials] = {}
         with self.session() as sess:
             for row in sess.scalars(select(ApiKey).where(ApiKey.user_id == user_id)):

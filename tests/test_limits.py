@@ -3,10 +3,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+import catalogue
 import requests
 from cryptography.fernet import Fernet
 
-from limits import Limits
 from router import Candidate, RequestFeatures
 from tests.helpers.servers import GatewayProcess, postgres_url, redis_url
 
@@ -61,11 +62,7 @@ def test_spend_is_reserved_then_settled_and_released(app):
     worst = res.spend
     assert worst == pytest.approx((1000 * 2.5 + 1000 * 10.0) / 1e6)
     assert limits.describe("u")["usage"]["spend"]["used"] == pytest.approx(worst)
-
-    class Event:
-        provider, model = "openai", "gpt-4o"
-        usage = type("U", (), {"prompt_tokens": 1000, "completion_tokens": 10, "cached_tokens": 0})()
-    limits.settle(res, Event())
+    limits.settle(res, tokens=1010, cost_usd=catalogue.cost_usd("openai", "gpt-4o", 1000, 10))
     assert limits.describe("u")["usage"]["spend"]["used"] == pytest.approx((1000 * 2.5 + 10 * 10) / 1e6)
     res2 = limits.reserve("u", CHAIN, feats)
     limits.release(res2)
