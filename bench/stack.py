@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from simulator.harness import SimulatorProcess  # noqa: E402
+from tests.helpers.servers import children, free_port  # noqa: E402,F401 - free_port re-exported
 
 FD_TARGET = 65536
 
@@ -28,13 +28,6 @@ def raise_fd_limit() -> tuple[int, int]:
         except (ValueError, OSError):
             pass
     return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
@@ -138,17 +131,6 @@ class GatewayServer:
             proc.wait(10)
 
 
-def _children(pid: int) -> list[int]:
-    """Direct children from /proc/<pid>/task/*/children."""
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(x) for x in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
 def process_tree(root: int) -> list[int]:
     """root and all its descendants."""
     seen, todo = [], [root]
@@ -156,7 +138,7 @@ def process_tree(root: int) -> list[int]:
         pid = todo.pop()
         if pid not in seen and Path(f"/proc/{pid}").exists():
             seen.append(pid)
-            todo += _children(pid)
+            todo += children(pid)
     return seen
 
 

@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -18,6 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from simulator.harness import SimulatorProcess  # noqa: E402
+from tests.helpers.servers import GatewayProcess  # noqa: E402
 
 if TYPE_CHECKING:
     from user_api_key_service import UserAPIKeyService
@@ -27,13 +24,6 @@ BASE_URL_VARS = {"openai": ("OPENAI_BASE_URL", "openai"), "deepseek": ("DEEPSEEK
                  "google_gemini": ("GEMINI_BASE_URL", "gemini"), "glm_4_6": ("GLM_BASE_URL", "glm"),
                  "kimi_k2": ("KIMI_BASE_URL", "kimi"),
                  "azure_openai": ("AZURE_OPENAI_ENDPOINT", "azure")}
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_simulator(**config: Any) -> SimulatorProcess:
@@ -53,70 +43,8 @@ def gateway_env(sim: SimulatorProcess, **extra: str) -> dict[str, str]:
     return env
 
 
-class Gateway:
-    """`python main_api_app.py` (gunicorn master + gevent workers) in its own process group."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        """Pick a free port; nothing starts until start()."""
-        self.workdir, self.port = workdir, free_port()
-        self.env = {**env, "PORT": str(self.port)}
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60.0) -> "Gateway":
-        """Start the server and wait until /health answers."""
-        self.log = open(self.workdir / "gateway.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "main_api_app.py")], cwd=self.workdir,
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited early:\n{self.output()[-2000:]}")
-            try:
-                if requests.get(self.base + "/health", timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("gateway did not start in time")
-
-    def output(self) -> str:
-        """What the server printed so far."""
-        self.log.flush()
-        return (self.workdir / "gateway.log").read_text(errors="replace")
-
-    def pids(self) -> list[int]:
-        """The master and its workers."""
-        return [self.proc.pid, *children(self.proc.pid)] if self.proc else []
-
-    def kill9(self) -> None:
-        """SIGKILL the whole process group (master and workers at once), like a power cut to it."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """Graceful stop (SIGTERM to the master); returns the exit code."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.log.close()
-        return self.proc.returncode if self.proc else 0
-
-
-def children(pid: int) -> list[int]:
-    """Direct child process ids (from /proc/<pid>/task/*/children)."""
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(x) for x in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
+# `python main_api_app.py` in its own process group: the e2e tests' launcher.
+Gateway = GatewayProcess
 
 
 def open_vault(database_url: str, keys: list[bytes], data_dir: Path) -> "UserAPIKeyService":

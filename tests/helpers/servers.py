@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,9 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    """Runs the gateway exactly as users do, in a private working directory."""
+    """Runs the gateway exactly as users do (`python main_api_app.py`: gunicorn master + gevent
+    workers) in a private working directory and its own process group. Shared by the e2e tests
+    and the reliability scripts."""
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -31,15 +34,19 @@ class GatewayProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "GatewayProcess":
-        self.log = open(self.workdir / "gateway.log", "wb")
+    def start(self, timeout: float = 60.0) -> "GatewayProcess":
+        """Start the server and wait until /health answers (the log is appended to)."""
+        self.log = open(self.workdir / "gateway.log", "ab")
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "main_api_app.py")],
                                      cwd=self.workdir, env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        self._wait()
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait(timeout)
         return self
 
-    def _wait(self, timeout: float = 30.0) -> None:
+    def __enter__(self) -> "GatewayProcess":
+        return self.start()
+
+    def _wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -56,14 +63,41 @@ class GatewayProcess:
         self.log.flush()
         return (self.workdir / "gateway.log").read_text(errors="replace")
 
-    def __exit__(self, *exc) -> None:
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        return [self.proc.pid, *children(self.proc.pid)] if self.proc else []
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group (master and workers at once)."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Graceful stop (SIGTERM to the master, SIGKILL to the group after timeout); exit code."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
         self.log.close()
+        return self.proc.returncode if self.proc else 0
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def children(pid: int) -> list[int]:
+    """Direct child process ids (from /proc/<pid>/task/*/children)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
 
 
 def postgres_url() -> str | None:
