@@ -26,6 +26,19 @@ def _assert_clean(blob: str | bytes, where: str) -> None:
         assert needle not in text, f"key material {needle[:12]}... found in {where}"
 
 
+def _assert_db_file_clean(vault, database_url: str) -> None:
+    """The SQLite file and its WAL hold no key material (skipped on PostgreSQL)."""
+    if not database_url.startswith("sqlite"):
+        return
+    vault.engine.dispose()
+    path = database_url.removeprefix("sqlite:///")
+    for suffix in ("", "-wal"):
+        try:
+            _assert_clean(open(path + suffix, "rb").read(), f"database file{suffix}")
+        except FileNotFoundError:
+            pass
+
+
 def _exercise(client, user="current-user", headers=None):
     headers = headers or {}
     seen = []
@@ -65,14 +78,7 @@ def test_no_key_material_anywhere(make_app, caplog, mode, database_url):
         assert len(rows) == 7
         for row in rows:
             _assert_clean(row.ciphertext + row.meta + row.last4 + row.fingerprint, "api_keys row")
-    if database_url.startswith("sqlite"):
-        vault.engine.dispose()
-        path = database_url.removeprefix("sqlite:///")
-        for suffix in ("", "-wal"):
-            try:
-                _assert_clean(open(path + suffix, "rb").read(), f"database file{suffix}")
-            except FileNotFoundError:
-                pass
+    _assert_db_file_clean(vault, database_url)
     for resp in _exercise(client, headers=headers):
         _assert_clean(resp.get_data(), f"response body {resp.request.path}")
         _assert_clean(str(resp.headers), "response headers")
@@ -175,11 +181,4 @@ def _assert_clean_stores(app, simulator, caplog, database_url):
     for entry in simulator.requests():
         _assert_clean(entry["path"] + str(entry.get("query", "")), "upstream URL")
     _assert_clean(caplog.text, "logs")
-    if database_url.startswith("sqlite"):
-        vault.engine.dispose()
-        path = database_url.removeprefix("sqlite:///")
-        for suffix in ("", "-wal"):
-            try:
-                _assert_clean(open(path + suffix, "rb").read(), f"database file{suffix}")
-            except FileNotFoundError:
-                pass
+    _assert_db_file_clean(vault, database_url)
