@@ -66,8 +66,12 @@ class LiveStream:
 
 
 def _socket_of(resp: requests.Response | None):
-    """The live socket under a streamed requests response (http.client internals), if reachable."""
+    """The live socket under a streamed response: the lean transport's, or urllib3's internals."""
+    raw = getattr(resp, "raw", None)
+    sock = getattr(raw, "sock", None)
+    if sock is not None:
+        return sock
     try:
-        return resp.raw._fp.fp.raw._sock  # type: ignore[union-attr]
+        return raw._fp.fp.raw._sock  # type: ignore[union-attr]
     except AttributeError:
         return None

@@ -1,25 +1,29 @@
-"""A lean request path: prepare once by hand and hand it to the pooled adapter.
+"""A lean request path: prepare once by hand and hand it to the session's transport adapter.
 
 `Session.request` re-merges environment, cookie and hook settings and re-prepares headers on every
 call; for a gateway that sends the same shape of request thousands of times a second that was
-most of the worker's CPU. Sending a PreparedRequest straight to the session's HTTPAdapter keeps
-pooling, keep-alive and timeouts (and `responses`-based tests, which patch the adapter), and never
-follows redirects (which would forward custom key headers to another host).
+most of the worker's CPU. Sending a PreparedRequest straight to the session's adapter keeps
+pooling, keep-alive and timeouts, and never follows redirects (which would forward custom key
+headers to another host). The adapter is `ADAPTER`: the lean transport in production
+(`providers/transport.py`); unit tests that mock with `responses` swap in requests' stock
+HTTPAdapter, which is what `responses` intercepts.
 """
 from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter
+
+from providers.transport import LeanAdapter
 from requests.structures import CaseInsensitiveDict
 
-POOL_CONNECTIONS = 16
 POOL_MAXSIZE = 1024   # idle keep-alive sockets kept per host: 1,000 concurrent streams reuse theirs
+ADAPTER: Callable[[], BaseAdapter] = lambda: LeanAdapter(pool_maxsize=POOL_MAXSIZE)
 _sessions: dict[type, requests.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -33,7 +37,7 @@ def session_for(cls: type) -> requests.Session:
             # Not from the environment: no proxy or netrc look-ups per call (a tenth of the CPU in
             # the profile), and no ambient credentials attached to provider calls.
             session.trust_env = False
-            adapter = HTTPAdapter(pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+            adapter = ADAPTER()
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             _sessions[cls] = session
@@ -67,3 +71,11 @@ def send(session: requests.Session, prepared: requests.PreparedRequest, *, strea
     """Send through the session's adapter for this URL (pooled, no redirects, no env lookups)."""
     adapter = session.get_adapter(prepared.url)
     return adapter.send(prepared, stream=stream, timeout=timeout, verify=True, cert=None, proxies={})
+
+
+def reset_sessions() -> None:
+    """Close and forget every provider session (tests switching `ADAPTER` call this)."""
+    with _sessions_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()

@@ -10,6 +10,8 @@ import requests
 import responses
 
 import providers
+from providers import http
+from requests.adapters import HTTPAdapter
 from providers.base import Provider
 from providers.types import Credentials, ProviderSettings, Timeouts
 from secret import Secret
@@ -31,6 +33,16 @@ AZURE_META = {"endpoint": AZURE_ENDPOINT, "deployment": "gpt4o-prod"}
 def leaked_keys(text: str) -> list[str]:
     """Which fake keys (or their 12-character tails) appear in text."""
     return [k for k in KEYS.values() if k in text or k[-12:] in text]
+
+
+@pytest.fixture(autouse=True)
+def stock_transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`responses` intercepts requests' stock HTTPAdapter, so these tests mount it instead of the
+    lean transport (which tests/providers/test_transport.py drives over real sockets)."""
+    monkeypatch.setattr(http, "ADAPTER", lambda: HTTPAdapter(max_retries=0))
+    http.reset_sessions()
+    yield
+    http.reset_sessions()
 
 
 @pytest.fixture
