@@ -19,7 +19,6 @@ from models import ApiToken, iso, utcnow
 from ttl_cache import MISSING, TTLCache
 
 TOKEN_PREFIX = "byok_"
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
 @dataclass(frozen=True)
@@ -38,16 +37,6 @@ class Principal:
 def hash_token(raw: str) -> str:
     """SHA-256 of a token (tokens are 256-bit random, so no salt or KDF is needed)."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
-def host_is_loopback(host_header: str) -> bool:
-    """True if a Host header names a loopback host (blocks DNS rebinding in local mode)."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host.split("]")[0] + "]"
-    elif host.count(":") == 1:
-        host = host.split(":")[0]
-    return host in LOOPBACK_HOSTS
 
 
 class FailureThrottle:

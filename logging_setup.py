@@ -35,5 +35,6 @@ def configure(level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)   # a line per plugin, every start
     for handler in root.handlers:
         install_filter(handler)

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 if __name__ == "__main__":
     # Serving with gevent workers: patch before ssl, socket and friends are imported, or
-    # requests/urllib3 keep references to unpatched ssl (gevent warns, and TLS may block).
+    # they keep references to unpatched modules (gevent warns, and TLS may block). Then hand over
+    # to the lean launcher, before this module imports the app: workers import it themselves.
     from gevent import monkey
     monkey.patch_all()
+    import server
+    server.main()
+    raise SystemExit(0)
 
 import dataclasses
 import logging
-import sys
 from typing import Any, Mapping
 
 from flask import Flask, jsonify
@@ -19,7 +22,6 @@ import logging_setup
 import storage
 import user_api_key_service
 import web
-from auth import host_is_loopback
 from config import Config
 from container import build_services
 from models import db
@@ -79,27 +81,3 @@ def _optional(name: str):
     if importlib.util.find_spec(name) is None:
         return None
     return importlib.import_module(name)
-
-
-def check_bind(config: Config) -> None:
-    """Local mode serves only loopback: refuse to start on any other address."""
-    if config.auth_mode == "local" and not host_is_loopback(config.host):
-        raise SystemExit(f"BYOK_AUTH_MODE=local refuses to bind {config.host}: use 127.0.0.1, or "
-                         "set BYOK_AUTH_MODE=token to serve other machines")
-
-
-def main() -> None:
-    """Serve with gunicorn + gevent workers (see README for why)."""
-    import server
-    config = Config.from_env()
-    logging_setup.configure(config.log_level)
-    check_bind(config)
-    try:
-        server.run(config)
-    except Exception as exc:  # start-up errors get a clear one-line message
-        print(f"byok: cannot start: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -4,22 +4,38 @@ Why: LLM streams last seconds to minutes. A gevent worker holds each stream in a
 (a few KB) instead of an OS thread, so one worker keeps thousands of streams open on 2 cores,
 while gunicorn supervises workers, restarts crashed ones and shuts them down gracefully
 (SIGTERM lets in-flight requests finish and the usage ledger flush).
+
+The master stays lean: it imports only this module, the config and gunicorn, and runs the
+start-up checks in a child interpreter. The app (Flask, SQLAlchemy, the providers) is imported
+only in the workers, so a master never holds a second copy of it (about 60 MB).
 """
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-import storage
-from cipher import load_cipher
+import logging_setup
 from config import Config
+from hosts import host_is_loopback
 
 log = logging.getLogger("byok.server")
 
 
+def check_bind(config: Config) -> None:
+    """Local mode serves only loopback: refuse to start on any other address."""
+    if config.auth_mode == "local" and not host_is_loopback(config.host):
+        raise SystemExit(f"BYOK_AUTH_MODE=local refuses to bind {config.host}: use 127.0.0.1, or "
+                         "set BYOK_AUTH_MODE=token to serve other machines")
+
+
 def preflight(config: Config) -> None:
-    """Fail fast, once, in the master: bad keys, unreachable database, pending migrations."""
+    """Fail fast, once: bad keys, unreachable database, pending migrations."""
+    import storage
+    from cipher import load_cipher
     load_cipher(config.encryption_keys, config.key_file)
     engine = storage.build_engine(config.resolved_database_url(), pooled=False)
     try:
@@ -65,8 +81,36 @@ class GatewayServer(BaseApplication):
 
 
 def run(config: Config) -> None:
-    """Preflight, then serve until stopped."""
-    preflight(config)
+    """Preflight (in a child interpreter), then serve until stopped."""
+    checked = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--preflight"], check=False)
+    if checked.returncode:
+        raise SystemExit(checked.returncode)      # the child has printed why
     log.info("serving on http://%s:%s (auth mode %s, %s worker(s))",
              config.host, config.port, config.auth_mode, config.workers)
     GatewayServer(config).run()
+
+
+def main() -> None:
+    """`python main_api_app.py`: serve with gunicorn + gevent workers (see the module doc)."""
+    config = Config.from_env()
+    logging_setup.configure(config.log_level)
+    check_bind(config)
+    try:
+        run(config)
+    except Exception as exc:  # start-up errors get a clear one-line message
+        print(f"byok: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _preflight_main() -> None:
+    config = Config.from_env()
+    logging_setup.configure(config.log_level)
+    try:
+        preflight(config)
+    except Exception as exc:
+        print(f"byok: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--preflight"]:
+    _preflight_main()

@@ -6,8 +6,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
@@ -62,6 +60,10 @@ def build_engine(url: str, *, pooled: bool = True) -> Engine:
 
 def upgrade(engine: Engine) -> None:
     """Apply every pending migration (idempotent, serialised within the process)."""
+    # Imported here: serving workers never migrate (the launcher's preflight did), and Alembic
+    # is about 11 MB of a worker's memory.
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with _upgrade_lock, engine.begin() as conn:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Flask, current_app, g, request
 
 from audit import Actor
-from auth import Principal, bearer_token, host_is_loopback
+from auth import Principal, bearer_token
+from hosts import host_is_loopback
 from errors import AuthenticationError, PermissionDeniedError
 
 PUBLIC_PATHS = frozenset({"/health", "/api/user/api-keys/providers", "/openapi.json"})

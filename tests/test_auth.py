@@ -126,7 +126,7 @@ def test_tokens_cli(token_app):
 
 def test_local_mode_refuses_public_bind():
     from config import Config
-    from main_api_app import check_bind
+    from server import check_bind
     with pytest.raises(SystemExit):
         check_bind(Config(host="0.0.0.0"))
     check_bind(Config(host="127.0.0.1"))

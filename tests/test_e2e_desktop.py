@@ -1,4 +1,6 @@
 """The desktop client's flow against the real server started as `python main_api_app.py`."""
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -48,3 +50,14 @@ def test_malformed_key_stops_startup_with_clear_message(tmp_path):
         gw.__enter__()
     assert "not a valid Fernet key" in str(info.value)
     gw.__exit__(None, None, None)
+
+
+def test_the_master_process_stays_lean_and_workers_load_the_app(tmp_path):
+    def native_modules(pid: int) -> str:
+        return Path(f"/proc/{pid}/maps").read_text()
+    with GatewayProcess(tmp_path, NO_NET) as gw:
+        master, *workers = gw.pids()
+        assert workers, "gunicorn forked no worker"
+        # orjson and cryptography are native extensions the app imports: visible in a process's maps.
+        assert "orjson" not in native_modules(master) and "cryptography" not in native_modules(master)
+        assert all("orjson" in native_modules(pid) for pid in workers)
