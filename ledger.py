@@ -41,6 +41,7 @@ class UsageEvent:
     ts: datetime = field(default_factory=utcnow)
 
 
+_INSERT_ROWS = insert(UsageRecord.__table__)
 _EVENT_FIELDS = tuple(f for f in fields(UsageEvent) if f.name != "usage")
 
 
@@ -105,7 +106,8 @@ class UsageLedger:
                 return 0
             try:
                 with self._sessions() as sess, sess.begin():
-                    sess.execute(insert(UsageRecord), rows)
+                    # Core executemany on the table: the ORM's bulk path cost ~5x more per row.
+                    sess.connection().execute(_INSERT_ROWS, rows)
                     usage_rollup.upsert(sess, usage_rollup.fold(rows))
             except Exception as exc:  # noqa: BLE001 - keep the rows for the next try
                 log.error("usage flush failed (%s); %d rows kept for retry", type(exc).__name__,

@@ -39,17 +39,22 @@ def fold(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(zip(KEY, key), **sums) for key, sums in acc.items()]
 
 
-def upsert(sess: Session, increments: list[dict[str, Any]]) -> None:
-    """Add increments to the rollup rows atomically (INSERT ... ON CONFLICT DO UPDATE)."""
-    if not increments:
-        return
-    dialect = postgresql if sess.bind.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(UsageRollup)
+def _upsert_statement(dialect) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET each sum = sum + excluded.sum."""
     table = UsageRollup.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(KEY),
-        set_={name: table.c[name] + stmt.excluded[name] for name in SUMS})
-    sess.execute(stmt, increments)
+    stmt = dialect.insert(table)
+    return stmt.on_conflict_do_update(index_elements=list(KEY),
+                                      set_={name: table.c[name] + stmt.excluded[name] for name in SUMS})
+
+
+_UPSERTS = {"postgresql": _upsert_statement(postgresql), "sqlite": _upsert_statement(sqlite)}
+
+
+def upsert(sess: Session, increments: list[dict[str, Any]]) -> None:
+    """Add increments to the rollup rows atomically (built once per dialect, executed as Core)."""
+    if increments:
+        dialect = "postgresql" if sess.bind.dialect.name == "postgresql" else "sqlite"
+        sess.connection().execute(_UPSERTS[dialect], increments)
 
 
 def query(sess: Session, user_id: str, first_hour: int | None, end_hour: int | None, key=None):
