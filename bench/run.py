@@ -31,6 +31,7 @@ FULL = dict(repeat=5, seconds=2.0, latency=(1, 4, 16, 64), throughput=(10, 64),
             streams=1000, stream_s=10.0, cap_repeat=3, per=4)
 QUICK = dict(repeat=3, seconds=1.0, latency=(1, 16), throughput=(10,), prompts=(1024, 1 << 20),
              users=1_000, ledger_big=100_000, streams=200, stream_s=5.0, cap_repeat=1, per=2)
+SECTIONS = ("micro", "latency", "throughput", "stream", "prompts", "users", "ledger", "capacity")
 _T0 = time.monotonic()
 
 
@@ -56,11 +57,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--profile-seconds", type=float, default=15.0)
     p.add_argument("--profile-prompt", type=int, default=1024, help="prompt bytes while profiling")
     p.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    p.add_argument("--only", default="", help="comma-separated sections to run while iterating: "
+                   + ",".join(SECTIONS) + " (implies --no-write)")
     args = p.parse_args(argv)
     preset = QUICK if args.quick else FULL
     for key, value in preset.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    args.only = {name for name in args.only.split(",") if name}
+    if args.only - set(SECTIONS):
+        p.error(f"--only takes {', '.join(SECTIONS)}")
+    args.no_write = args.no_write or bool(args.only)
     args.streams = args.capacity_streams or preset["streams"]
     args.cap_repeat = args.capacity_repeat or preset["cap_repeat"]
     return args
@@ -84,23 +91,23 @@ def start_stack(args: argparse.Namespace, run_dir: Path, sd: seed.Seed) -> phase
 
 
 def measure_http(ctx: phases.Ctx, args: argparse.Namespace, sd: seed.Seed) -> None:
-    """Every over-the-wire measurement, in order."""
-    phases.warm_up(ctx)
-    log("latency")
-    phases.latency(ctx, args.latency)
-    log("throughput")
-    phases.throughput(ctx, args.throughput)
-    log("stream overhead")
-    phases.stream_overhead(ctx, per=args.per)
-    log("prompt sizes")
-    phases.prompt_sizes(ctx, args.prompts)
-    log("users")
+    """Every over-the-wire measurement, in order (or those named by --only)."""
     groups = {"10 users": sd.users[:10], f"{len(sd.users):,} users": sd.users}
-    growth.users(ctx, {name: [sd.tokens[u] for u in users] for name, users in groups.items()})
-    log("ledger")
-    growth.ledger(ctx, sd.tokens, sd.ledger_rows)
-    log(f"capacity ({args.streams} streams)")
-    capacity.capacity(ctx, args.streams, args.stream_s, 100.0, args.cap_repeat)
+    steps = {
+        "latency": lambda: phases.latency(ctx, args.latency),
+        "throughput": lambda: phases.throughput(ctx, args.throughput),
+        "stream": lambda: phases.stream_overhead(ctx, per=args.per),
+        "prompts": lambda: phases.prompt_sizes(ctx, args.prompts),
+        "users": lambda: growth.users(ctx, {name: [sd.tokens[u] for u in users]
+                                            for name, users in groups.items()}),
+        "ledger": lambda: growth.ledger(ctx, sd.tokens, sd.ledger_rows),
+        "capacity": lambda: capacity.capacity(ctx, args.streams, args.stream_s, 100.0, args.cap_repeat),
+    }
+    phases.warm_up(ctx)
+    for name, step in steps.items():
+        if not args.only or name in args.only:
+            log(name + (f" ({args.streams} streams)" if name == "capacity" else ""))
+            step()
 
 
 def context_lines(args: argparse.Namespace, sd: seed.Seed, rlimit: tuple) -> list[str]:
@@ -132,9 +139,11 @@ def main(argv: list[str] | None = None) -> None:
         import profiling
         profiling.run(args, start_stack(args, run_dir, sd), run_dir, log)
         return drop_db_copy(run_dir)
-    log("micro-benchmarks")
-    figures = micro.routing_figures(args.repeat, 2000) + micro.vault_figures(
-        sd.db_url, sd.enc_key, run_dir, seed.MAIN_USER, args.repeat, 300)
+    figures = []
+    if not args.only or "micro" in args.only:
+        log("micro-benchmarks")
+        figures = micro.routing_figures(args.repeat, 2000) + micro.vault_figures(
+            sd.db_url, sd.enc_key, run_dir, seed.MAIN_USER, args.repeat, 300)
     version = report.code_version()
     ctx = start_stack(args, run_dir, sd)
     try:
