@@ -1,6 +1,7 @@
 """The /v1 streaming body: OpenAI chunks, a usage chunk, [DONE], or an explicit error event."""
 from __future__ import annotations
 
+import _socket
 import logging
 import socket
 import time
@@ -35,32 +36,48 @@ class _ClientWatch:
     On a hang-up the upstream socket is shut down, so the stream's own read ends the way an
     upstream cut does, on the normal error path. Nothing is ever raised into the request's
     greenlet: an asynchronous exception could land inside connection-pool clean-up code.
+
+    It is an event-loop watcher on the client's socket with a callback, not a greenlet: a
+    thousand open streams then cost a thousand small watchers instead of a thousand stacks.
     """
 
     def __init__(self, client: Any, tally: _Tally, abort: Callable[[], None]) -> None:
-        import gevent
-        self.tally, self.abort, self.active = tally, abort, True
-        self.greenlet = gevent.spawn(self._run, client)
+        from gevent import get_hub
+        loop = get_hub().loop
+        self.fd, self.tally, self.abort = client.fileno(), tally, abort
+        self.readable = loop.io(self.fd, 1)         # 1: EV_READ
+        self.pause = loop.timer(0.05)
+        self.active = True
+        self.readable.start(self._on_readable)
 
-    def _run(self, client: Any) -> None:
-        from gevent import sleep
-        from gevent.socket import wait_read
+    def _on_readable(self) -> None:
+        """Runs in the event loop itself, so it must not block: peek without waiting."""
+        peeker = _socket.socket(fileno=self.fd)     # a second handle on the fd, detached below
         try:
-            while True:
-                wait_read(client.fileno())
-                if not client.recv(1, socket.MSG_PEEK):
-                    break
-                sleep(0.05)                # pipelined bytes, not a hang-up: keep watching
+            data = peeker.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
         except OSError:
-            pass                           # reset or closed: the client is gone too
-        if self.active:
-            self.tally.gone = True
-            self.abort()
+            data = b""                              # reset or closed: the client is gone too
+        finally:
+            peeker.detach()
+        if data:                                    # pipelined bytes, not a hang-up: look later
+            self.readable.stop()
+            self.pause.start(self.readable.start, self._on_readable)
+            return
+        self.stop()
+        self.tally.gone = True
+        self.abort()
 
     def stop(self) -> None:
         """Called first in the stream's finally: the watcher does nothing after this."""
+        if not self.active:
+            return
         self.active = False
-        self.greenlet.kill(block=False)
+        self.readable.stop()
+        self.pause.stop()
+        self.readable.close()
+        self.pause.close()
 
 
 def _watch(client: Any, tally: _Tally, abort: Callable[[], None]) -> _ClientWatch | None:

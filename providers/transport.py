@@ -31,7 +31,7 @@ from requests.utils import get_encoding_from_headers
 from providers.transport_body import Body, read_head
 
 IDLE_MAX_S = 30.0           # pooled sockets idle longer than this are closed, not reused
-READ_BUFFER = 65536
+READ_BUFFER = 8192             # http.client's size: one buffer per pooled socket, 1,000s of them
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _tls: ssl.SSLContext | None = None
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import zlib
 from typing import Callable, Iterator
 
-from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, ReadTimeout
+from requests.exceptions import (ChunkedEncodingError, ConnectionError, ContentDecodingError, ReadTimeout,
+                                 RequestException)
 from requests.structures import CaseInsensitiveDict
 
 MAX_LINE = 65536
 MAX_HEADERS = 128
 READ_SIZE = 65536
+DRAIN_MAX = 65536
 
 
 class NoResponseError(ConnectionError):
@@ -69,6 +71,7 @@ class Body:
         self.on_complete = on_complete
         self.done = length == 0 and not chunked
         self.closed = False
+        self._pieces = self._frames()               # one framing reader, shared by stream() and close()
         if self.done:
             on_complete()
 
@@ -77,22 +80,27 @@ class Body:
         if self.done or self.closed:
             return
         try:
-            for piece in self._frames():
+            for piece in self._pieces:
                 piece = self.decoder.decompress(piece) if self.decoder else piece
                 if piece:
                     yield piece
-        except ChunkedEncodingError:
-            self.close()
+        except GeneratorExit:
+            raise                                   # the consumer stopped: close() decides
+        except RequestException:
+            self._drop()                            # framing errors (requests' errors are OSErrors)
             raise
         except zlib.error:
-            self.close()
+            self._drop()
             raise ContentDecodingError("The server sent a body that does not decompress") from None
         except TimeoutError:
-            self.close()
+            self._drop()
             raise ReadTimeout("The server stopped sending the response body in time") from None
         except OSError as exc:
-            self.close()
+            self._drop()
             raise ConnectionError(f"The connection failed while reading the body ({type(exc).__name__})") from None
+        except BaseException:
+            self._drop()                            # a greenlet killed mid-read: never reuse
+            raise
         if self.decoder and (tail := self.decoder.flush()):
             yield tail
         self.done = True
@@ -114,10 +122,36 @@ class Body:
         return self.done or self.closed
 
     def close(self) -> None:
-        """Drop the connection if the body was not read to its end (it cannot be reused)."""
-        if not (self.done or self.closed):
-            self.closed = True
-            self.conn.close()
+        """Finish the body if its end has already arrived, else drop the connection.
+
+        A stream's reader stops at its terminator event (`[DONE]`), just before the transfer
+        coding's last chunk; reading that without waiting keeps the connection for reuse.
+        """
+        if self.done or self.closed:
+            return
+        if not self._finish_without_waiting():
+            self._drop()
+
+    def _drop(self) -> None:
+        self.closed = True
+        self.conn.close()
+
+    def _finish_without_waiting(self) -> bool:
+        """Read the rest of the body from what has arrived (at most DRAIN_MAX bytes); True if done."""
+        if self.decoder is not None:
+            return False
+        try:
+            self.sock.settimeout(0.0)
+            drained = 0
+            for piece in self._pieces:
+                drained += len(piece)
+                if drained > DRAIN_MAX:
+                    return False
+        except (OSError, ValueError, RequestException):
+            return False                            # more is still to come, or it was malformed
+        self.done = True
+        self.on_complete()
+        return True
 
     def release_conn(self) -> None:
         """requests calls this after close(); the pool already has the connection back if it was finished."""

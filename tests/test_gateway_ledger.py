@@ -201,3 +201,16 @@ def test_usage_query_waits_for_an_in_flight_flush(make_app):
     reader.join(5)
     writer.join(5)
     assert seen["totals"]["requests"] == 1
+
+
+def test_client_hang_up_during_a_silent_upstream_closes_it_at_once(local_server, sim):
+    sim.script("openai", {"fault": "stall", "stall_s": 20, "after_chunks": 2})
+    resp = requests.post(local_server.base + "/v1/chat/completions", stream=True, timeout=20,
+                         json=chat_body("openai/gpt-4o-mini", stream=True))
+    lines = resp.iter_lines()
+    assert next(line for line in lines if line.startswith(b"data: "))
+    resp.close()                        # upstream is silent now: no write can notice the hang-up
+    closed = time.time()
+    entry = wait_for(lambda: next((e for e in sim.requests("openai")
+                                   if e["client_disconnected"]), None), timeout=5)
+    assert entry["stream_ended"] - closed < 1.5 and not entry["completed"]

@@ -299,3 +299,26 @@ def test_tls_verifies_the_certificate_and_the_host_name(serve, adapter, tmp_path
     assert send(adapter, server.url(scheme="https", host="localhost"), body={}).json() == {"ok": True}
     with pytest.raises(requests.exceptions.SSLError):           # right CA, wrong host name
         send(adapter, server.url(scheme="https", host="127.0.0.1"), body={})
+
+
+def test_a_stream_closed_after_its_last_event_keeps_its_connection(serve, adapter):
+    seen: list[bytes] = []
+    sse = b"data: {}\n\ndata: [DONE]\n\n"
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(sse), sse)
+    server = serve(serve_forever(reply, seen))
+    for _ in range(3):
+        resp = send(adapter, server.url(), body={}, stream=True)
+        pieces = resp.iter_content(chunk_size=None)
+        assert next(pieces).endswith(b"[DONE]\n\n")    # the reader stops here, before the last chunk
+        resp.close()
+    assert len(seen) == 3 and server.connections == 1
+
+
+def test_a_stream_that_timed_out_is_never_pooled(serve, adapter):
+    server = serve(lambda sock, i: (read_request(sock), sock.sendall(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"), threading.Event().wait(3)))
+    resp = send(adapter, server.url(), body={}, stream=True, timeout=(2, 0.3))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        list(resp.iter_content(chunk_size=None))
+    resp.close()
+    assert resp.raw.isclosed() and not adapter._idle.get(("http", "127.0.0.1", server.port))
