@@ -12,12 +12,12 @@ from phases import Ctx, _tokens
 from report import Figure
 
 
-async def _with_rss(coro, sample) -> tuple[list, float]:
-    """Run coro while sampling RSS every 0.25 s; returns (result, peak MiB)."""
+async def _with_rss(coro, sample) -> tuple[list, tuple[float, ...]]:
+    """Run coro while sampling memory every 0.25 s; returns (result, peak of each sampled figure)."""
     peak = sample()
     task = asyncio.ensure_future(coro)
     while not task.done():
-        peak = max(peak, sample())
+        peak = tuple(map(max, peak, sample()))
         await asyncio.wait([task], timeout=0.25)
     return task.result(), peak
 
@@ -57,11 +57,13 @@ def capacity(ctx: Ctx, streams: int, seconds: float, cadence_ms: float, repeat: 
     figs = {k: Figure("capacity", k, u, note=note) for k, u in (
         ("errors", "streams"), ("peak concurrent streams", "streams"),
         ("stream duration p50", "s"), ("stream duration p99", "s"),
-        ("server RSS idle", "MiB"), ("server RSS peak", "MiB"))}
+        ("server RSS idle", "MiB"), ("server RSS peak", "MiB"),
+        ("server PSS idle", "MiB"), ("server PSS peak", "MiB"))}
     for r in range(repeat):
         for who, target in ctx.order(r):
             body = loadgen.write_body(ctx.folder, target.model, 1024, True).read_bytes()
-            sample = ctx.server.rss_mb if who == "gateway" else (lambda: 0.0)
+            sample = ((lambda: (ctx.server.rss_mb(), ctx.server.pss_mb())) if who == "gateway"
+                      else (lambda: (0.0, 0.0)))
             idle = sample()
             coro = sse_client.many_streams(target.url, _tokens(target), body, streams,
                                            ramp_s=2.0, timeout_s=seconds + 110)
@@ -70,16 +72,20 @@ def capacity(ctx: Ctx, streams: int, seconds: float, cadence_ms: float, repeat: 
             _record(figs, who, _errors(results, chunks), _peak_overlap(results), durations,
                     idle, peak)
             bad = [r.error or r.status for r in results if not r.ok][:3]
-            ctx.log(f"  capacity {who}: errors={_errors(results, chunks)} peak RSS={peak:.0f} MiB "
+            ctx.log(f"  capacity {who}: errors={_errors(results, chunks)} peak RSS={peak[0]:.0f} MiB "
+                    f"PSS={peak[1]:.0f} MiB "
                     f"{'sample failures: ' + str(bad) if bad else ''}")
             settle(ctx)
     for key in ("server RSS idle", "server RSS peak"):
         figs[key].note = "gunicorn master + workers, summed VmRSS from /proc; baseline column unused"
+    for key in ("server PSS idle", "server PSS peak"):
+        figs[key].note = ("gunicorn master + workers, summed Pss from /proc/*/smaps_rollup (pages "
+                          "the worker shares with the master after fork counted once)")
     ctx.figures += list(figs.values())
 
 
 def _record(figs: dict, who: str, errors: int, overlap: int, durations: list[float],
-            idle: float, peak: float) -> None:
+            idle: tuple[float, float], peak: tuple[float, float]) -> None:
     """Append one run's numbers to the figures."""
     p99 = durations[min(len(durations) - 1, int(0.99 * len(durations)))]
     for key, value in (("errors", errors), ("peak concurrent streams", overlap),
@@ -87,5 +93,7 @@ def _record(figs: dict, who: str, errors: int, overlap: int, durations: list[flo
                        ("stream duration p99", p99)):
         getattr(figs[key], who).append(float(value))
     if who == "gateway":
-        figs["server RSS idle"].gateway.append(idle)
-        figs["server RSS peak"].gateway.append(peak)
+        figs["server RSS idle"].gateway.append(idle[0])
+        figs["server RSS peak"].gateway.append(peak[0])
+        figs["server PSS idle"].gateway.append(idle[1])
+        figs["server PSS peak"].gateway.append(peak[1])

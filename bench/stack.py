@@ -118,6 +118,10 @@ class GatewayServer:
         """Summed resident memory of master + workers, in MiB."""
         return sum(rss_kb(p) for p in self.pids()) / 1024
 
+    def pss_mb(self) -> float:
+        """Summed proportional set size of master + workers, in MiB (shared pages counted once)."""
+        return sum(pss_kb(p) for p in self.pids()) / 1024
+
     def stop(self) -> None:
         """SIGTERM (graceful: the ledger flushes), SIGKILL after 30 s."""
         proc, self.proc = self.proc, None
@@ -147,6 +151,17 @@ def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of one process in KiB: pages shared after fork count once in a sum."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass

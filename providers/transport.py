@@ -31,7 +31,7 @@ from requests.utils import get_encoding_from_headers
 from providers.transport_body import Body, read_head
 
 IDLE_MAX_S = 30.0           # pooled sockets idle longer than this are closed, not reused
-READ_BUFFER = 8192             # http.client's size: one buffer per pooled socket, 1,000s of them
+READ_BUFFER = 4096             # one buffer per pooled socket, and 1,000 streams hold 1,000 sockets
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _tls: ssl.SSLContext | None = None
 
@@ -197,7 +197,7 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
 def _response(request, status: int, reason: str, headers, body: Body, stream: bool) -> requests.Response:
     resp = requests.Response()
     resp.status_code, resp.reason, resp.headers, resp.raw = status, reason, headers, body
-    resp.url, resp.request = request.url, request
+    resp.url = request.url          # not .request: a stream would keep the serialised body alive
     resp.encoding = get_encoding_from_headers(headers)
     if not stream:
         resp._content = body.read_all()
