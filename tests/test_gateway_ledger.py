@@ -9,6 +9,7 @@ import pytest
 import requests
 
 import catalogue
+import ledger as ledger_module
 from ledger import UsageEvent
 from providers.types import Usage
 from tests.helpers.gateway import (API, CHAT_MODELS, SIM_IDS, chat_body, sse_events, usage_rows,
@@ -214,3 +215,21 @@ def test_client_hang_up_during_a_silent_upstream_closes_it_at_once(local_server,
     entry = wait_for(lambda: next((e for e in sim.requests("openai")
                                    if e["client_disconnected"]), None), timeout=5)
     assert entry["stream_ended"] - closed < 1.5 and not entry["completed"]
+
+
+def test_flush_writes_in_small_transactions_and_keeps_what_failed(make_app, monkeypatch):
+    ledger = make_app(usage_flush_s=3600).extensions["byok"].extra["ledger"]
+    monkeypatch.setattr(ledger_module, "WRITE_BATCH", 2)
+    real_write, calls = ledger._write, []
+
+    def second_write_fails(rows):
+        calls.append(len(rows))
+        return False if len(calls) == 2 else real_write(rows)
+    monkeypatch.setattr(ledger, "_write", second_write_fails)
+    for n in range(5):
+        ledger.record(UsageEvent(user_id="u", provider="openai", model="gpt-4o-mini",
+                                 usage=Usage(10 + n, 5, 15 + n), request_id=f"r{n}"))
+    assert ledger.flush() == 2 and calls == [2, 2]          # the first transaction landed
+    assert ledger.flush() == 3 and calls == [2, 2, 2, 1]     # the rest, nothing lost or doubled
+    totals = ledger.summary("u", start=None, end=None, group_by=None)["totals"]
+    assert totals["requests"] == 5 and totals["prompt_tokens"] == sum(10 + n for n in range(5))
