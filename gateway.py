@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-import uuid
 from typing import Any, Callable, Iterator
 
 import catalogue
@@ -67,7 +67,7 @@ class Gateway:
                 and not seen.add((c.provider, c.model))]
 
     def _start(self, user_id: str, call_models: list[str], features) -> tuple:
-        ctx = AttemptContext(user_id=user_id, request_id=f"chatcmpl-{uuid.uuid4().hex[:24]}")
+        ctx = AttemptContext(user_id=user_id, request_id=f"chatcmpl-{os.urandom(12).hex()}")
         keys = self.usable_keys(user_id)
         return ctx, keys, self.plan(call_models, features, keys)
 

@@ -15,7 +15,7 @@ HTTPAdapter instead (`providers.http.ADAPTER`); this one is tested against real 
 """
 from __future__ import annotations
 
-import _socket
+import select
 import socket
 import ssl
 import time
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import requests
+from gevent.monkey import get_original
 from requests.adapters import BaseAdapter
 from requests.exceptions import ConnectionError, ConnectTimeout, InvalidHeader, InvalidURL, ReadTimeout, SSLError
 from requests.utils import get_encoding_from_headers
@@ -35,6 +36,7 @@ IDLE_MAX_S = 30.0           # pooled sockets idle longer than this are closed, n
 READ_BUFFER = 4096             # one buffer per pooled socket, and 1,000 streams hold 1,000 sockets
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _tls: ssl.SSLContext | None = None
+_poll = get_original("select", "poll")
 
 
 def tls_context() -> ssl.SSLContext:
@@ -68,21 +70,15 @@ class Connection:
     def usable(self, now: float) -> bool:
         """Idle not too long and not closed by the server (a readable idle socket is EOF or junk).
 
-        One non-blocking peek on the descriptor: unlike select(), it works for descriptors
-        above 1024, which a worker holding 1,000 streams has.
+        One poll(2) with a zero timeout, the unpatched one (gevent's would yield to the loop):
+        unlike select(), it works for descriptors above 1024, which a worker holding 1,000
+        streams has.
         """
         if now - self.idle_since > IDLE_MAX_S:
             return False
-        peeker = _socket.socket(fileno=self.sock.fileno())
-        try:
-            peeker.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return True                             # nothing to read: still open and clean
-        except OSError:
-            return False
-        finally:
-            peeker.detach()
-        return False
+        poller = _poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
         """Close the reader and the socket; safe to call twice."""
