@@ -18,7 +18,10 @@ def _gateway():
 def _body() -> dict:
     if not request.is_json:
         raise UnsupportedMediaTypeError("Content-Type must be application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = wire.orjson.loads(request.get_data(cache=False))   # bounded by MAX_CONTENT_LENGTH (413)
+    except wire.orjson.JSONDecodeError:
+        body = None                                                # NaN, bad UTF-8, not JSON: 400
     if not isinstance(body, dict):
         raise BadRequestError("The body must be a JSON object", code="invalid_json")
     return body

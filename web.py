@@ -11,6 +11,7 @@ from errors import AuthenticationError, PermissionDeniedError
 PUBLIC_PATHS = frozenset({"/health", "/api/user/api-keys/providers", "/openapi.json"})
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
+DEFAULT_HEADERS = (("Vary", "Origin"), ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"))
 
 
 def client_ip() -> str:
@@ -43,15 +44,19 @@ def _authenticate() -> None:
 
 
 def _cors_and_headers(response):
-    origin = request.headers.get("Origin")
+    # Lookups of absent headers raise and catch a KeyError inside werkzeug, on every request:
+    # read the environ and scan the response's header list once instead.
+    origin = request.environ.get("HTTP_ORIGIN")
+    headers = response.headers
     if origin and origin in current_app.extensions["byok"].config.cors_origins:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-        response.headers["Access-Control-Max-Age"] = "600"
-    response.headers.setdefault("Vary", "Origin")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Cache-Control", "no-store")
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        headers["Access-Control-Max-Age"] = "600"
+    present = {name.lower() for name, _ in headers}
+    for name, value in DEFAULT_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
