@@ -111,13 +111,20 @@ class LeanAdapter(BaseAdapter):
             # request, and the attempt runner (which records attempts) owns retries.
             conn.close()
             raise _mapped(exc, "reading the response head") from None
-        body = self._body(conn, origin, request.method, status, headers, keep_alive)
+        try:
+            body = self._body(conn, origin, request.method, status, headers, keep_alive)
+        except BaseException:
+            conn.close()                            # e.g. an invalid Content-Length
+            raise
         return _response(request, status, reason, headers, body, stream)
 
     def _checkout(self, origin: tuple[str, str, int], connect_timeout: float | None) -> Connection:
         idle, now = self._idle.get(origin), time.monotonic()
         while idle:
-            conn = idle.pop()
+            try:
+                conn = idle.pop()
+            except IndexError:                      # another thread took the last one
+                break
             if conn.usable(now):
                 return conn
             conn.close()

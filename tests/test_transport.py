@@ -231,3 +231,18 @@ def test_a_stream_that_timed_out_is_never_pooled(serve, adapter):
         list(resp.iter_content(chunk_size=None))
     resp.close()
     assert resp.raw.isclosed() and not adapter._idle.get(("http", "127.0.0.1", server.port))
+
+
+def test_an_invalid_content_length_is_refused_and_the_socket_dropped(serve, adapter):
+    closed = threading.Event()
+
+    def script(sock: socket.socket, index: int) -> None:
+        read_request(sock)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12, 13\r\n\r\n{}")
+        sock.settimeout(3)
+        if sock.recv(1) == b"":
+            closed.set()
+    server = serve(script)
+    with pytest.raises(requests.ConnectionError, match="Content-Length"):
+        send(adapter, server.url(), body={})
+    assert closed.wait(3) and not adapter._idle.get(("http", "127.0.0.1", server.port))
