@@ -78,11 +78,5 @@ def pids() -> list[int]:
 def stop() -> None:
     """Terminate the proxy (kill after 20 s)."""
     proc = _state.pop("proc", None)
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    if proc is not None:
+        stack.terminate(proc, grace_s=20)

@@ -12,8 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from simulator.harness import SimulatorProcess  # noqa: E402
-from tests.helpers.servers import children, free_port  # noqa: E402,F401 - free_port re-exported
+from simulator.harness import SimulatorProcess, terminate  # noqa: E402
+from tests.helpers.servers import children, free_port, proc_kb  # noqa: E402,F401 - free_port re-exported
 
 FD_TARGET = 65536
 
@@ -116,23 +116,17 @@ class GatewayServer:
 
     def rss_mb(self) -> float:
         """Summed resident memory of master + workers, in MiB."""
-        return sum(rss_kb(p) for p in self.pids()) / 1024
+        return sum(proc_kb(p) for p in self.pids()) / 1024
 
     def pss_mb(self) -> float:
         """Summed proportional set size of master + workers, in MiB (shared pages counted once)."""
-        return sum(pss_kb(p) for p in self.pids()) / 1024
+        return sum(proc_kb(p, "Pss:", "smaps_rollup") for p in self.pids()) / 1024
 
     def stop(self) -> None:
         """SIGTERM (graceful: the ledger flushes), SIGKILL after 30 s."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        if proc is not None:
+            terminate(proc, grace_s=30)
 
 
 def process_tree(root: int) -> list[int]:
@@ -144,28 +138,6 @@ def process_tree(root: int) -> list[int]:
             seen.append(pid)
             todo += children(pid)
     return seen
-
-
-def rss_kb(pid: int) -> int:
-    """VmRSS of one process in KiB (0 if it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size of one process in KiB: pages shared after fork count once in a sum."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from simulator.harness import SimulatorProcess  # noqa: E402
-from tests.helpers.servers import GatewayProcess  # noqa: E402
+from tests.helpers.servers import GatewayProcess, proc_kb  # noqa: E402
 
 if TYPE_CHECKING:
     from user_api_key_service import UserAPIKeyService
@@ -69,15 +69,7 @@ def create_tokens(vault, users: Iterable[str]) -> dict[str, str]:
 # -- /proc sampling -----------------------------------------------------------------------------
 def rss_kb(pids: Iterable[int]) -> int:
     """Sum of VmRSS (kB) over the processes."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
+    return sum(proc_kb(pid) for pid in pids)
 
 
 def fd_count(pids: Iterable[int]) -> int:

@@ -81,15 +81,9 @@ class SimulatorProcess:
     def stop(self) -> None:
         """Terminate the process (kill after 5 s)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        proc.stdout.close()
+        if proc is not None:
+            terminate(proc, grace_s=5)
+            proc.stdout.close()
 
     def __enter__(self) -> "SimulatorProcess":
         """Start on entering the block."""
@@ -132,3 +126,15 @@ class SimulatorProcess:
     def key_hash(key: str) -> str:
         """How a key appears in the request log."""
         return key_hash(key)
+
+
+def terminate(proc: subprocess.Popen, *, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after grace_s; no-op if it has exited."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -89,6 +89,17 @@ class GatewayProcess:
         self.stop()
 
 
+def proc_kb(pid: int, field: str = "VmRSS:", source: str = "status") -> int:
+    """One kB figure of a process from /proc: VmRSS from status, Pss from smaps_rollup; 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def children(pid: int) -> list[int]:
     """Direct child process ids (from /proc/<pid>/task/*/children)."""
     out: list[int] = []
