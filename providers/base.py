@@ -10,7 +10,6 @@ import requests
 
 import errors
 from providers import errormap, http
-from providers.http import session_for
 from providers.errormap import UpstreamErrorInfo
 from providers.deadlines import FirstTokenTimeout, LiveStream
 from providers.sse import ServerSentEvent, SSEDecoder, iter_events
@@ -73,7 +72,7 @@ class Provider:
                  session: requests.Session | None = None) -> None:
         self.credentials = credentials
         self.settings = settings or ProviderSettings()
-        self.session = session or session_for(type(self))
+        self.session = session or http.session_for(type(self))
         self.timeout = (self.settings.timeouts.connect, self.settings.timeouts.read)
 
     @property

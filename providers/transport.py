@@ -143,7 +143,9 @@ class LeanAdapter(BaseAdapter):
                     on_complete=(lambda: self._checkin(origin, conn)) if reusable else conn.close)
 
     def _checkin(self, origin: tuple[str, str, int], conn: Connection) -> None:
-        idle = self._idle.setdefault(origin, deque())
+        idle = self._idle.get(origin)
+        if idle is None:
+            idle = self._idle.setdefault(origin, deque())
         if len(idle) >= self._pool_maxsize:
             conn.close()
             return

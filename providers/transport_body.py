@@ -66,12 +66,11 @@ class Body:
                  on_complete: Callable[[], None]) -> None:
         self.conn = conn
         self.sock = conn.sock                       # for deadlines: switch the stall timeout, abort
-        self.length, self.chunked = length, chunked
         self.decoder = _decoder(encoding)
         self.on_complete = on_complete
         self.done = length == 0 and not chunked
         self.closed = False
-        self._pieces = self._frames()               # one framing reader, shared by stream() and close()
+        self._pieces = _frames(conn.reader, length, chunked)   # one framing reader, for stream() and close()
         if self.done:
             on_complete()
 
@@ -109,13 +108,6 @@ class Body:
     def read_all(self) -> bytes:
         """The whole body."""
         return b"".join(self.stream())
-
-    def _frames(self) -> Iterator[bytes]:
-        if self.chunked:
-            return _chunked(self.conn.reader)
-        if self.length is None:
-            return _until_close(self.conn.reader)
-        return _sized(self.conn.reader, self.length)
 
     def isclosed(self) -> bool:
         """Finished or cut: nothing more will be read from the socket."""
@@ -155,6 +147,15 @@ class Body:
 
     def release_conn(self) -> None:
         """requests calls this after close(); the pool already has the connection back if it was finished."""
+
+
+def _frames(reader, length: int | None, chunked: bool) -> Iterator[bytes]:
+    """The body's bytes as they arrive, by its framing (RFC 9112 §6.3)."""
+    if chunked:
+        return _chunked(reader)
+    if length is None:
+        return _until_close(reader)
+    return _sized(reader, length)
 
 
 def _sized(reader, length: int) -> Iterator[bytes]:
